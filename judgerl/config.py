@@ -1,0 +1,256 @@
+"""Typed configuration: one model per pipeline stage, assembled into ``RunConfig``.
+
+Configs are pydantic models with ``extra="forbid"``: an unknown key, a wrong type
+or an out-of-range value is reported with the field's dotted path and a hint
+before any work starts. Field descriptions double as ``--help`` text
+(``judgerl run --help-config``) and as documentation (docs/config.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A user error in a configuration: message names the field and the fix."""
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Stage):
+    """① What to solve: a built-in task id (see ``judgerl tasks``)."""
+
+    id: str = Field("pendulum/swingup-v0", description="Task id, e.g. pendulum/swingup-v0; `judgerl tasks` lists them.")
+    render: bool = Field(False, description="Render RGB frames during collection (needed by image judges).")
+    segment_length: int | None = Field(
+        None, ge=1, le=1000, description="Steps per compared segment; default: the task's own."
+    )
+
+
+class EnvConfig(_Stage):
+    """Environment settings for training and collection."""
+
+    n_envs: int = Field(8, ge=1, le=256, description="Parallel environments (DummyVecEnv) for training.")
+
+
+class QueryConfig(_Stage):
+    """Which segments are put before the judge."""
+
+    kind: Literal["pairwise", "pointwise", "episode"] = Field("pairwise", description="Feedback form asked for.")
+    sampler: Literal["random", "disagreement"] = Field(
+        "random", description="random pairs, or pairs the reward ensemble disagrees on most (active)."
+    )
+    candidate_factor: int = Field(
+        4, ge=1, le=100, description="Disagreement sampler: candidates drawn per query kept."
+    )
+    pool_episodes: int = Field(
+        0, ge=0, description="Keep segments from this many most recent episodes in the pool (0 = all)."
+    )
+
+
+class OracleNoiseConfig(_Stage):
+    """Noise models for the oracle judge (labels from the true reward)."""
+
+    temperature: float = Field(
+        0.0, ge=0.0, description="Boltzmann-rational temperature: P(A) = sigmoid((R_A - R_B)/T); 0 = deterministic."
+    )
+    flip_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability that a label is flipped after sampling.")
+    tie_threshold: float = Field(
+        0.0, ge=0.0, description="|R_A - R_B| at or below this gives a tie (preference 0.5)."
+    )
+    position_bias: float = Field(
+        0.0, ge=-1.0, le=1.0, description="Probability mass moved towards the first-shown segment (positive) or second."
+    )
+    false_positive_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Episode/pointwise verdicts: P(yes | truly no)."
+    )
+    false_negative_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Episode/pointwise verdicts: P(no | truly yes)."
+    )
+
+
+class JudgeConfig(_Stage):
+    """② Who judges, and how."""
+
+    type: Literal["oracle", "scripted"] = Field("oracle", description="Judge implementation.")
+    oracle: OracleNoiseConfig = Field(default_factory=OracleNoiseConfig)  # type: ignore[arg-type]
+    both_orders: bool = Field(False, description="Ask pairwise queries in both orders; disagreement -> tie/abstain.")
+    on_disagreement: Literal["tie", "abstain"] = Field("tie", description="What an order disagreement becomes.")
+    delay_s: float = Field(0.0, ge=0.0, description="Scripted judge: seconds to sleep per label (tests).")
+
+
+class LabelConfig(_Stage):
+    """③ How many labels to buy, and when."""
+
+    total: int = Field(200, ge=1, description="Total labels bought over the whole run (the label budget).")
+    initial_fraction: float = Field(
+        0.25, gt=0.0, le=1.0, description="Share of the budget bought in the first iteration (before any training)."
+    )
+    schedule: Literal["constant", "hyperbolic"] = Field(
+        "hyperbolic", description="How the rest is spread: evenly, or front-loaded like imitation's schedule."
+    )
+    store: str = Field("labels.sqlite", description="Label store path, relative to the run directory or absolute.")
+
+
+class RewardConfig(_Stage):
+    """④ The learned reward model."""
+
+    ensemble_size: int = Field(3, ge=1, le=32, description="Ensemble members (mean = reward, std = disagreement).")
+    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden layer widths.")
+    lr: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
+    weight_decay: float = Field(1e-4, ge=0.0, description="Adam weight decay (L2).")
+    epochs: int = Field(100, ge=1, description="Training epochs per fit (with early stopping on validation).")
+    batch_size: int = Field(32, ge=1, description="Labels per gradient step.")
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of labels held out for validation accuracy.")
+    normalize: bool = Field(True, description="Scale rewards to unit std on recent transitions before RL.")
+    warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
+
+
+class AgentConfig(_Stage):
+    """⑤ The RL agent (Stable-Baselines3)."""
+
+    algo: Literal["auto", "PPO", "SAC", "DQN"] = Field("auto", description="auto = the task's default algorithm.")
+    total_timesteps: int = Field(20_000, ge=1, description="Env steps for agent training, summed over iterations.")
+    hyperparams: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides for the SB3 constructor (on top of judgerl's tuned defaults)."
+    )
+    device: str = Field("cpu", description="torch device for the agent.")
+
+
+class EvalConfig(_Stage):
+    """⑥ Ground-truth evaluation."""
+
+    episodes: int = Field(20, ge=1, description="Evaluation episodes per policy.")
+    fresh_agent: bool = Field(
+        True, description="Also train a fresh agent from scratch on the final reward model and evaluate it."
+    )
+    fresh_timesteps: int | None = Field(None, ge=1, description="Steps for the fresh agent; default agent.total_timesteps.")
+    true_reward_baseline: bool = Field(False, description="Also train the same algorithm on the true reward.")
+
+
+class RunConfig(_Stage):
+    """A whole run: every stage's config plus run-level settings."""
+
+    name: str = Field("demo", description="Run name; the run directory is <runs_dir>/<name>.")
+    runs_dir: str = Field("runs", description="Parent folder of run directories.")
+    seed: int = Field(0, ge=0, description="Master seed for envs, sampling, judges and networks.")
+    iterations: int = Field(5, ge=1, le=1000, description="Outer-loop iterations (collect, judge, fit, train).")
+    collect_steps: int = Field(
+        2_000, ge=1, description="Env steps collected per iteration for segments (counted in the step budget)."
+    )
+    task: TaskConfig = Field(default_factory=TaskConfig)  # type: ignore[arg-type]
+    env: EnvConfig = Field(default_factory=EnvConfig)  # type: ignore[arg-type]
+    query: QueryConfig = Field(default_factory=QueryConfig)  # type: ignore[arg-type]
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)  # type: ignore[arg-type]
+    labels: LabelConfig = Field(default_factory=LabelConfig)  # type: ignore[arg-type]
+    reward: RewardConfig = Field(default_factory=RewardConfig)  # type: ignore[arg-type]
+    agent: AgentConfig = Field(default_factory=AgentConfig)  # type: ignore[arg-type]
+    eval: EvalConfig = Field(default_factory=EvalConfig)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _check_budget(self) -> RunConfig:
+        if self.labels.total < self.iterations:
+            raise ValueError(
+                f"labels.total ({self.labels.total}) is smaller than iterations ({self.iterations}): "
+                "raise labels.total or lower iterations"
+            )
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory, ``<runs_dir>/<name>``."""
+        return Path(self.runs_dir) / self.name
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key; check the spelling (`judgerl run --help-config` lists every key)"
+        elif "input" in e and e["type"] not in ("missing",):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  {path}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """Turn ``["a.b=1", "c=x"]`` into a nested dict, values parsed as YAML scalars.
+
+    Raises:
+        ConfigError: When an override is not of the form ``key=value``.
+    """
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value, e.g. labels.total=100")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with an earlier override of {p!r}")
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load, merge and validate a run configuration.
+
+    Args:
+        path: YAML file, or ``None`` for the built-in defaults.
+        overrides: ``key=value`` strings applied on top (dotted keys).
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: With one line per problem, naming the field and the fix.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        if not p.exists():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p} is not valid YAML: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p} must hold a mapping of keys to values, got {type(loaded).__name__}")
+        data = loaded
+    if overrides:
+        data = _merge(data, parse_overrides(overrides))
+        source += " + --set"
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, source)) from None
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML (every field, defaults included)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
