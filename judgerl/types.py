@@ -66,6 +66,9 @@ class TaskSpec:
         segment_length: Default segment length ``T`` for pairwise queries.
         absorbing: Whether finished episodes are padded with an absorbing state
             so that termination is visible inside fixed-length segments.
+        oracle_verdict: Ground-truth yes/no answer to ``question`` for a
+            segment or episode (used by oracle judges for pointwise/episode
+            queries and by preflight agreement); ``None`` if the task has none.
     """
 
     id: str
@@ -82,6 +85,7 @@ class TaskSpec:
     baseline_text: str = ""
     segment_length: int = 25
     absorbing: bool = False
+    oracle_verdict: Callable[[Segment], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,9 @@ class Segment:
         frames: Rendered RGB frames, shape ``(T, H, W, 3)`` uint8, or ``None``.
         episode_id: Identifier of the source episode (unique within a run).
         start: Index of the first step inside the source episode.
+        truth: Ground-truth facts about the segment (e.g. ``{"cat_harmed": 1.0}``)
+            for oracle judges and evaluation. Never shown to model judges and
+            not part of ``key``.
     """
 
     obs: np.ndarray
@@ -109,6 +116,7 @@ class Segment:
     frames: np.ndarray | None = None
     episode_id: str = ""
     start: int = 0
+    truth: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         t = len(self.obs)
@@ -177,6 +185,10 @@ class Provenance:
         timestamp: Unix time the label was produced.
         is_oracle: True when the label was computed from ground truth.
         retries: Number of retried calls spent on this label.
+        error: Why the label is not ``ok`` (parse error, refusal, timeout...).
+        transient: True when nothing usable was paid for and asking again may
+            succeed (timeout, server error after retries, budget stop); the
+            cache re-asks such queries on resume instead of reusing them.
     """
 
     judge_id: str
@@ -191,6 +203,8 @@ class Provenance:
     timestamp: float = field(default_factory=time.time)
     is_oracle: bool = False
     retries: int = 0
+    error: str = ""
+    transient: bool = False
 
 
 @dataclass(frozen=True)
