@@ -1,1 +1,12 @@
-"""tasks stage."""
+"""Tasks stage: tasks described in words, and their registry.
+
+Importing this package registers the built-in tasks.
+"""
+
+from judgerl.tasks.classic import CLASSIC_TASKS
+from judgerl.tasks.registry import UnknownTaskError, get_task, list_tasks, register_task
+
+for _spec in CLASSIC_TASKS:
+    register_task(_spec)
+
+__all__ = ["UnknownTaskError", "get_task", "list_tasks", "register_task"]

@@ -1,0 +1,171 @@
+"""Collect whole episodes (with captions and frames) for judging.
+
+Plain gymnasium envs are stepped in lock-step by hand rather than through a
+vector env: that makes the episode boundaries explicit (the observation
+returned by the terminating ``step`` is the episode's ``final_obs``; the env is
+then reset by us), and lets the step budget be spent exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from judgerl.envs.factory import make_env
+from judgerl.types import Episode, TaskSpec
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+def _resize(frame: np.ndarray, size: int | None) -> np.ndarray:
+    """Shrink an ``(H, W, 3)`` frame so its longer side is at most ``size`` pixels."""
+    h, w = frame.shape[:2]
+    if size is None or max(h, w) <= size:
+        return np.ascontiguousarray(frame, dtype=np.uint8)
+    from PIL import Image
+
+    ratio = size / max(h, w)
+    new = (max(1, round(w * ratio)), max(1, round(h * ratio)))
+    return np.asarray(Image.fromarray(np.asarray(frame, dtype=np.uint8)).resize(new, Image.Resampling.BILINEAR))
+
+
+def _env_action(action: Any, space: spaces.Space) -> Any:
+    """Turn one row of a policy's output into what ``env.step`` expects."""
+    if isinstance(space, spaces.Discrete):
+        return int(np.asarray(action).reshape(-1)[0])
+    if isinstance(space, spaces.Box):
+        # Store and execute the same, in-bounds action (envs clip silently otherwise).
+        a = np.asarray(action, dtype=space.dtype).reshape(space.shape)
+        return np.clip(a, space.low, space.high)
+    raise TypeError(f"unsupported action space {space!r}: judgerl supports Box and Discrete")
+
+
+class _Buffer:
+    """The steps of one env's episode in progress."""
+
+    def __init__(self) -> None:
+        self.obs: list[np.ndarray] = []
+        self.acts: list[np.ndarray] = []
+        self.rews: list[float] = []
+        self.caps: list[str] = []
+        self.frames: list[np.ndarray] = []
+
+    def to_episode(self, terminated: bool, final_obs: np.ndarray, episode_id: str, infos: dict[str, Any]) -> Episode:
+        return Episode(
+            obs=np.asarray(self.obs, dtype=np.float32),
+            acts=np.asarray(self.acts, dtype=np.float32),
+            env_rewards=np.asarray(self.rews, dtype=np.float32),
+            terminated=terminated,
+            final_obs=np.asarray(final_obs, dtype=np.float32).reshape(-1),
+            captions=tuple(self.caps),
+            frames=np.stack(self.frames) if self.frames else None,
+            episode_id=episode_id,
+            infos=dict(infos),
+        )
+
+
+def collect_episodes(
+    task: TaskSpec,
+    n_steps: int,
+    seed: int,
+    policy: Policy | None = None,
+    render: bool = False,
+    captions: bool = True,
+    n_envs: int = 4,
+    episode_prefix: str = "",
+    frame_size: int | None = 256,
+) -> tuple[list[Episode], int]:
+    """Run the task's env for exactly ``n_steps`` steps and return what happened as episodes.
+
+    Finished episodes come first (in the order they ended), then the unfinished
+    tail of each env as an episode with ``terminated=False``, so no step is
+    wasted and the episodes' lengths sum to ``n_steps``. An episode cut by the
+    time limit also has ``terminated=False``.
+
+    Args:
+        task: The task.
+        n_steps: Total env steps to spend, over all envs.
+        seed: Env ``i`` is reset with ``seed + i``; random actions are seeded too.
+        policy: Maps a batch of observations, shape ``(N, *obs_shape)`` (``(N, O)``
+            for flat observations), to actions ``(N, *act_shape)`` or ``(N,)`` for
+            discrete actions, e.g. ``lambda o: model.predict(o, deterministic=False)[0]``.
+            ``None`` samples uniform random actions. Box actions are clipped to
+            the action bounds, and the clipped action is what gets stored.
+        render: Record an RGB frame of each step's observation.
+        captions: Record ``task.captioner`` of each step's observation.
+        n_envs: Envs stepped side by side (each episode comes from one env).
+        episode_prefix: Prepended to episode ids, which are ``"{prefix}{seed}-{k}"``.
+        frame_size: Longer side of the stored frames in pixels (downscaled with
+            bilinear filtering; ``None`` keeps the renderer's size). Full-size
+            classic-control frames are ~0.7 MB each.
+
+    Returns:
+        ``(episodes, steps_spent)`` with ``steps_spent == n_steps``. Each
+        episode's ``infos`` is the env's ``info["episode_facts"]`` dict from its
+        last step, if the env reports one.
+    """
+    if n_steps < 0:
+        raise ValueError(f"n_steps must be non-negative, got {n_steps}")
+    if n_steps == 0:
+        return [], 0
+    n_envs = max(1, min(n_envs, n_steps))
+    envs: list[gym.Env] = [make_env(task, render=render) for _ in range(n_envs)]
+    space = envs[0].action_space
+    obs: list[np.ndarray] = []
+    frames: list[np.ndarray | None] = []
+    for i, env in enumerate(envs):
+        o, _ = env.reset(seed=seed + i)
+        env.action_space.seed(seed + i)
+        obs.append(np.asarray(o))
+        frames.append(_resize(env.render(), frame_size) if render else None)  # type: ignore[arg-type]
+    buffers = [_Buffer() for _ in range(n_envs)]
+    last_info: list[dict[str, Any]] = [{} for _ in range(n_envs)]
+    episodes: list[Episode] = []
+
+    def _next_id() -> str:
+        return f"{episode_prefix}{seed}-{len(episodes)}"
+
+    steps = 0
+    try:
+        while steps < n_steps:
+            k = min(n_envs, n_steps - steps)
+            if policy is None:
+                actions: Any = [envs[i].action_space.sample() for i in range(k)]
+            else:
+                actions = np.asarray(policy(np.stack(obs[:k])))
+                if len(actions) != k:
+                    raise ValueError(f"policy returned {len(actions)} actions for a batch of {k} observations")
+            for i in range(k):
+                a = _env_action(actions[i], space)
+                buf = buffers[i]
+                flat = np.asarray(obs[i], dtype=np.float32).reshape(-1)
+                buf.obs.append(flat)
+                buf.acts.append(np.asarray(a, dtype=np.float32).reshape(-1))
+                if captions:
+                    buf.caps.append(task.captioner(flat))
+                if render:
+                    buf.frames.append(frames[i])  # type: ignore[arg-type]
+                nxt, r, terminated, truncated, info = envs[i].step(a)
+                buf.rews.append(float(r))
+                last_info[i] = info
+                steps += 1
+                if terminated or truncated:
+                    facts = info.get("episode_facts", {})
+                    episodes.append(buf.to_episode(bool(terminated), np.asarray(nxt), _next_id(), facts))
+                    buffers[i] = _Buffer()
+                    nxt, _ = envs[i].reset()
+                obs[i] = np.asarray(nxt)
+                if render:
+                    frames[i] = _resize(envs[i].render(), frame_size)  # type: ignore[arg-type]
+        for i, buf in enumerate(buffers):
+            if buf.obs:
+                facts = last_info[i].get("episode_facts", {})
+                episodes.append(buf.to_episode(False, obs[i], _next_id(), facts))
+    finally:
+        for env in envs:
+            env.close()
+    return episodes, steps

@@ -1,0 +1,365 @@
+"""Chat-model judges over an OpenAI-compatible API: pairwise, pointwise yes/no, episode verdict.
+
+:class:`ChatJudge` renders each query into a prompt from a versioned template,
+sends all of them concurrently through one :class:`~judgerl.judges.client.ChatClient`
+on one event loop, and parses each answer strictly:
+
+- ``pairwise``: "A" / "B" (or ``{"answer": "A"}``) → preference 1.0 / 0.0;
+  "tie" → 0.5 only when ties are allowed.
+- ``pointwise``: value = ``log P(yes) − log P(no)`` of the first answer token
+  (optionally calibrated); without log-probs, the text's yes/no as 1.0 / 0.0,
+  noted in the label's ``provenance.error``. Only the first word matters, so
+  ``finish_reason`` is not checked here. A pointwise judge given pairwise
+  queries scores both segments and returns ``pairs_from_scores`` as preference.
+- ``episode``: seed 003's JSON verdict; ``aligned`` true/false → 1.0 / 0.0.
+
+Refusals become ``abstain``; unparseable, empty or truncated answers become
+``failed`` with the raw text kept; network failures and budget stops become
+``failed`` and ``transient`` so a later run asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import httpx
+
+from judgerl.config import ClientConfig, JudgeConfig, PriceConfig
+from judgerl.judges.base import OnLabel
+from judgerl.judges.client import ChatClient, ChatResult
+from judgerl.judges.client_budget import Budget
+from judgerl.judges.llm_calibration import Calibration, median_threshold, pairs_from_scores
+from judgerl.judges.llm_parse import is_refusal, parse_choice, parse_verdict, parse_yes_no, yes_no_margin
+from judgerl.judges.llm_prompts import DEFAULT_PROMPTS, View, load_prompt, render_pointwise, render_query
+from judgerl.types import Label, Provenance, Query, QueryKind, TaskSpec
+
+TEXT_FALLBACK_NOTE = "note: no log-probs from the server; value parsed from the text (yes=1, no=0)"
+
+
+class ChatJudge:
+    """A judge backed by an OpenAI-compatible chat model.
+
+    Args:
+        client_cfg: Server, model, sampling, concurrency, retries, limits.
+        price: Token prices for cost accounting.
+        budget: Spending limits (shared with other judges if passed around).
+        form: Feedback form to answer; ``None`` follows each query's kind.
+        prompt: Template for ``form`` (packaged name or ``.txt`` path).
+        calibration: Pointwise scores: ``none``, ``median`` or ``content_free``.
+        allow_ties: Pairwise prompt offers "tie" (→ preference 0.5).
+        view: What of each segment is shown (mode, steps, keyframes).
+        seed: Seed of the retry jitter.
+        transport: Optional httpx transport (tests).
+
+    Attributes:
+        threshold: Median-calibration threshold on pointwise values (``None``
+            until :meth:`calibrate` or the first pointwise batch sets it).
+    """
+
+    def __init__(
+        self,
+        client_cfg: ClientConfig,
+        price: PriceConfig | None = None,
+        budget: Budget | None = None,
+        *,
+        form: QueryKind | None = None,
+        prompt: str | None = None,
+        calibration: Calibration = "none",
+        allow_ties: bool = False,
+        view: View | None = None,
+        seed: int = 0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if prompt is not None and form is None:
+            raise ValueError("a custom prompt needs the form it answers: set judge.form (pairwise|pointwise|episode)")
+        self.cfg = client_cfg
+        self.client = ChatClient(client_cfg, price, budget, seed=seed, transport=transport)
+        self.form = form
+        self.templates = {kind: load_prompt(name) for kind, name in DEFAULT_PROMPTS.items()}
+        if prompt is not None and form is not None:
+            self.templates[form] = load_prompt(prompt)
+        self.calibration = calibration
+        self.allow_ties = allow_ties
+        self.view = view if view is not None else View()
+        self.threshold: float | None = None
+        self.counts: Counter[str] = Counter()
+        self._content_free: dict[str, float] = {}
+        self._id = self._make_id()
+
+    def _make_id(self) -> str:
+        forms = [self.form] if self.form else sorted(DEFAULT_PROMPTS)
+        c = self.cfg
+        spec = {
+            "model": c.model,
+            "form": self.form,
+            "prompts": {f: self.templates[f].sha for f in forms},
+            "sampling": [c.temperature, c.max_tokens, c.logprobs, c.top_logprobs, c.json_mode],
+            "images": [c.image_format, c.image_size, c.image_detail],
+            "view": [self.view.show, self.view.steps, self.view.keyframes],
+            "calibration": self.calibration,
+            "allow_ties": self.allow_ties,
+        }  # deliberately no base_url and no key: the same model behind another URL gives the same labels
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        return f"openai:{c.model}:{digest}"
+
+    @property
+    def id(self) -> str:
+        """Hash of model, prompt shas, form, sampling, view and calibration (never URL or key)."""
+        return self._id
+
+    @property
+    def budget_exhausted(self) -> bool:
+        """True once the budget refused a call; the caller should stop labelling."""
+        return self.client.budget.exhausted
+
+    def metrics(self) -> dict[str, float]:
+        """Client counters plus ``judge/labels_<status>``, ``judge/text_fallback``, ``judge/budget_exhausted``."""
+        out = self.client.metrics()
+        out.update({f"judge/{k}": float(v) for k, v in self.counts.items()})
+        out["judge/budget_exhausted"] = float(self.budget_exhausted)
+        if self.threshold is not None:
+            out["judge/threshold"] = self.threshold
+        return out
+
+    def _form_for(self, query: Query) -> QueryKind:
+        form = self.form or query.kind
+        if form == "pairwise" and query.kind != "pairwise":
+            raise ValueError(f"a pairwise judge cannot answer a {query.kind} query")
+        if form == "episode" and query.kind == "pairwise":
+            raise ValueError("an episode-verdict judge cannot answer pairwise queries (use form=pointwise)")
+        return form
+
+    def _chat_kwargs(self, form: QueryKind) -> dict[str, Any]:
+        if form == "pointwise":
+            return {"logprobs": self.cfg.logprobs, "top_logprobs": self.cfg.top_logprobs}
+        return {"json_mode": form == "episode" and self.cfg.json_mode}
+
+    def _provenance(self, results: Sequence[ChatResult], sha: str, error: str, transient: bool) -> Provenance:
+        raws = [r.text or r.refusal for r in results]
+        raw = raws[0] if len(raws) == 1 else "\n".join(f"{n}: {t}" for n, t in zip("AB", raws, strict=False))
+        return Provenance(
+            judge_id=self.id,
+            model=self.cfg.model,
+            prompt_sha=sha,
+            raw_response=self.client.redact(raw),
+            tokens_in=sum(r.tokens_in for r in results),
+            tokens_out=sum(r.tokens_out for r in results),
+            cost_usd=sum(r.cost_usd for r in results),
+            latency_s=max(r.latency_s for r in results),
+            retries=sum(r.retries for r in results),
+            error=self.client.redact(error),
+            transient=transient,
+        )
+
+    def _score(self, task: TaskSpec, res: ChatResult) -> tuple[float | None, str]:
+        """Pointwise value from one answer: ``(value, note)`` or ``(None, reason)``."""
+        margin = yes_no_margin(res.logprobs)
+        if margin is not None:
+            return margin - self._content_free.get(task.id, 0.0), ""
+        if not res.text.strip():
+            return None, "empty answer"
+        value, why = parse_yes_no(res.text)
+        return (value, TEXT_FALLBACK_NOTE) if value is not None else (None, why)
+
+    def _interpret(self, task: TaskSpec, query: Query, form: QueryKind, results: Sequence[ChatResult]) -> Label:
+        sha = self.templates[form].sha
+
+        def label(status: str, error: str = "", transient: bool = False, **kw: float | None) -> Label:
+            return Label(query.key, status, self._provenance(results, sha, error, transient), **kw)  # type: ignore[arg-type]
+
+        if any(r.error for r in results):
+            bad = next(r for r in results if r.error)
+            return label("failed", bad.error, transient=bad.transient)
+        if any(r.refusal or is_refusal(r.text) for r in results):
+            return label("abstain", "refusal")
+        if form == "pointwise":
+            scored = [self._score(task, r) for r in results]
+            values = [v for v, _ in scored if v is not None]
+            if len(values) < len(scored):
+                return label("failed", next(why for v, why in scored if v is None))
+            note = next((n for _, n in scored if n), "")
+            if len(values) == 2:  # a pair judged by scoring each segment
+                return label("ok", note, preference=float(pairs_from_scores(values[0], values[1])))
+            return label("ok", note, value=values[0])
+        res = results[0]
+        if res.finish_reason == "length":
+            return label("failed", "truncated answer (finish_reason=length)")
+        if not res.text.strip():
+            return label("failed", "empty answer")
+        if form == "pairwise":
+            pref, why = parse_choice(res.text, self.allow_ties)
+            return label("ok", preference=pref) if pref is not None else label("failed", why)
+        verdict, why = parse_verdict(res.text)
+        return label("ok", value=float(verdict)) if verdict is not None else label("failed", why)
+
+    async def _judge_one(self, task: TaskSpec, query: Query, form: QueryKind, cf_error: str) -> Label:
+        if cf_error and form == "pointwise":
+            prov = Provenance(self.id, self.cfg.model, self.templates[form].sha, error=cf_error, transient=True)
+            return Label(query.key, "failed", prov)
+        if form == "pointwise" and query.kind == "pairwise":
+            msgs = [
+                render_pointwise(self.templates[form], task, s, self.view).messages(self.cfg) for s in query.segments
+            ]
+        else:
+            msgs = [render_query(self.templates, task, query, self.view, form, self.allow_ties).messages(self.cfg)]
+        results = await asyncio.gather(*(self.client.chat(m, **self._chat_kwargs(form)) for m in msgs))
+        return self._interpret(task, query, form, results)
+
+    async def _ensure_content_free(self, task: TaskSpec) -> str:
+        """Score the content-free prompt once per task; returns an error text or ``""``."""
+        if task.id in self._content_free:
+            return ""
+        msgs = render_pointwise(self.templates["pointwise"], task, None, self.view).messages(self.cfg)
+        res = await self.client.chat(msgs, logprobs=True, top_logprobs=max(self.cfg.top_logprobs, 5))
+        margin = yes_no_margin(res.logprobs) if not res.error else None
+        if margin is None:
+            return f"content-free calibration failed: {res.error or 'no yes/no log-probs for the N/A prompt'}"
+        self._content_free[task.id] = margin
+        return ""
+
+    async def _judge_all(
+        self, task: TaskSpec, queries: Sequence[Query], forms: Sequence[QueryKind], emit: OnLabel
+    ) -> list[Label]:
+        async with self.client:
+            cf_error = ""
+            if self.calibration == "content_free" and "pointwise" in forms:
+                cf_error = await self._ensure_content_free(task)
+
+            async def indexed(i: int) -> tuple[int, Label]:
+                return i, await self._judge_one(task, queries[i], forms[i], cf_error)
+
+            tasks = [asyncio.create_task(indexed(i)) for i in range(len(queries))]
+            labels: list[Label | None] = [None] * len(queries)
+            try:
+                for fut in asyncio.as_completed(tasks):
+                    i, lab = await fut
+                    labels[i] = lab
+                    self.counts[f"labels_{lab.status}"] += 1
+                    self.counts["text_fallback"] += int(lab.provenance.error == TEXT_FALLBACK_NOTE)
+                    emit(queries[i], lab)
+            finally:  # on an error (e.g. in on_label) stop the rest before the HTTP session closes
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        return [lab for lab in labels if lab is not None]
+
+    def judge(self, task: TaskSpec, queries: Sequence[Query], on_label: OnLabel | None = None) -> list[Label]:
+        """Judge all queries concurrently; ``on_label`` runs in the caller's thread as each finishes.
+
+        Args:
+            task: The task (instruction, question, modalities).
+            queries: Pairwise, pointwise or episode queries.
+            on_label: Called once per query as its label is ready (any order).
+
+        Returns:
+            One label per query, in order.
+
+        Raises:
+            ValueError: A query kind this judge's form cannot answer, or a
+                view that the segments have no data for.
+        """
+        forms = [self._form_for(q) for q in queries]
+        if not queries:
+            return []
+        labels = _run_here(lambda emit: self._judge_all(task, queries, forms, emit), on_label)
+        if self.calibration == "median" and self.threshold is None:
+            values = [
+                lab.value for lab, f in zip(labels, forms, strict=True) if f == "pointwise" and lab.value is not None
+            ]
+            if values and all(q.kind != "pairwise" for q in queries):
+                self.threshold = median_threshold(values)
+        return labels
+
+    def calibrate(self, task: TaskSpec, queries: Sequence[Query]) -> float:
+        """Set :attr:`threshold` to the median pointwise value over ``queries`` (a calibration set).
+
+        Raises:
+            ValueError: No query got an ``ok`` value.
+        """
+        labels = self.judge(task, queries)
+        self.threshold = median_threshold([lab.value for lab in labels if lab.status == "ok" and lab.value is not None])
+        return self.threshold
+
+    def calibrated_verdict(self, label: Label) -> bool | None:
+        """Yes/no verdict of a pointwise or episode label: value above the threshold.
+
+        The threshold is :attr:`threshold` under median calibration, else 0
+        (log P(yes) > log P(no), or a parsed yes). ``None`` for labels that are
+        not ``ok``.
+
+        Raises:
+            RuntimeError: Median calibration without a threshold yet.
+        """
+        if label.status != "ok" or label.value is None:
+            return None
+        if self.calibration == "median":
+            if self.threshold is None:
+                raise RuntimeError("median calibration has no threshold yet: call calibrate() first")
+            return label.value > self.threshold
+        return label.value > 0.0
+
+
+def _run_here(make: Callable[[OnLabel], Coroutine[Any, Any, list[Label]]], on_label: OnLabel | None) -> list[Label]:
+    """Run the coroutine ``make(emit)`` to completion, calling ``on_label`` in this thread.
+
+    Normally the event loop runs in this thread. When one is already running
+    here (e.g. Jupyter), ours runs in a helper thread and labels are handed
+    back through a queue, so ``on_label`` still runs in the caller's thread.
+    """
+    callback: OnLabel = on_label if on_label is not None else (lambda q, lab: None)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make(callback))
+    box: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def worker() -> None:
+        try:
+            box.put(("done", asyncio.run(make(lambda q, lab: box.put(("label", (q, lab)))))))
+        except BaseException as e:  # re-raised in the caller's thread
+            box.put(("error", e))
+
+    thread = threading.Thread(target=worker, name="judgerl-chat-judge", daemon=True)
+    thread.start()
+    while True:
+        kind, item = box.get()
+        if kind == "label":
+            callback(*item)
+            continue
+        thread.join()
+        if kind == "error":
+            raise item
+        return item  # type: ignore[no-any-return]
+
+
+def build_chat_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> ChatJudge:
+    """Factory builder for judge type ``openai``: a :class:`ChatJudge` from a ``JudgeConfig``."""
+    view = View(show=cfg.show, steps=cfg.captions_per_segment, keyframes=cfg.keyframes)
+    return ChatJudge(
+        cfg.client,
+        cfg.price,
+        Budget(cfg.budget),
+        form=cfg.form,
+        prompt=cfg.prompt,
+        calibration=cfg.calibration,
+        allow_ties=cfg.allow_ties,
+        view=view,
+        seed=seed,
+    )
+
+
+def register() -> None:
+    """Register judge type ``openai`` with the judge factory."""
+    from judgerl.judges.factory import register_judge_type
+
+    register_judge_type("openai", build_chat_judge, replace=True)
+
+
+register()

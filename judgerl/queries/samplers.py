@@ -1,0 +1,120 @@
+"""Query samplers: random pairs, ensemble-disagreement pairs, random singles.
+
+``DisagreementPairs`` is the active-learning scheme of Christiano et al. (2017)
+and PEBBLE: draw many random candidate pairs, ask the reward ensemble how much
+its members disagree about which segment is better, and keep the most
+contested pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+
+from judgerl.config import QueryConfig
+from judgerl.queries.base import QuerySampler
+from judgerl.types import Query, Segment
+
+PairUncertainty = Callable[[Sequence[tuple[Segment, Segment]]], np.ndarray]
+"""``pair_std(pairs) -> (P,)``: for each pair ``(a, b)``, the standard deviation over
+ensemble members of the predicted probability that ``a`` is better than ``b``
+(any disagreement score works; larger = more informative)."""
+
+
+def _random_index_pairs(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` index pairs ``(i, j)`` with ``i != j``, uniform over ordered pairs; shape ``(n, 2)``."""
+    i = rng.integers(0, m, size=n)
+    j = (i + rng.integers(1, m, size=n)) % m  # never equal to i
+    return np.stack([i, j], axis=1)
+
+
+class RandomPairs:
+    """Pairwise queries from uniformly random pairs of distinct segments."""
+
+    def sample(self, segments: Sequence[Segment], n: int, rng: np.random.Generator) -> list[Query]:
+        """Return ``n`` pairwise queries (none if the pool has fewer than 2 segments)."""
+        if len(segments) < 2 or n <= 0:
+            return []
+        idx = _random_index_pairs(len(segments), n, rng)
+        return [Query("pairwise", (segments[i], segments[j])) for i, j in idx]
+
+
+class DisagreementPairs:
+    """Pairwise queries the reward ensemble disagrees on most.
+
+    Args:
+        uncertainty: ``pair_std(pairs) -> np.ndarray`` of shape ``(P,)``, see
+            ``PairUncertainty``.
+        candidate_factor: Random candidate pairs drawn per query returned.
+    """
+
+    def __init__(self, uncertainty: PairUncertainty, candidate_factor: int = 4):
+        if candidate_factor < 1:
+            raise ValueError(f"candidate_factor must be at least 1, got {candidate_factor}")
+        self.uncertainty = uncertainty
+        self.candidate_factor = candidate_factor
+
+    def sample(self, segments: Sequence[Segment], n: int, rng: np.random.Generator) -> list[Query]:
+        """Return the ``n`` candidate pairs with the largest disagreement, most contested first."""
+        m = len(segments)
+        if m < 2 or n <= 0:
+            return []
+        idx = _random_index_pairs(m, n * self.candidate_factor, rng)
+        # Drop repeated pairs (either order) so one contested pair is not asked twice.
+        _, first = np.unique(np.sort(idx, axis=1), axis=0, return_index=True)
+        idx = idx[np.sort(first)]
+        pairs = [(segments[i], segments[j]) for i, j in idx]
+        std = np.asarray(self.uncertainty(pairs), dtype=np.float64).reshape(-1)
+        if std.shape != (len(pairs),):
+            raise ValueError(f"uncertainty returned shape {std.shape} for {len(pairs)} pairs; expected ({len(pairs)},)")
+        order = np.argsort(-std, kind="stable")[:n]
+        return [Query("pairwise", pairs[k]) for k in order]
+
+
+class RandomSingles:
+    """Pointwise or episode queries about distinct, uniformly random segments.
+
+    Args:
+        kind: ``"pointwise"`` or ``"episode"``.
+    """
+
+    def __init__(self, kind: Literal["pointwise", "episode"] = "pointwise"):
+        if kind not in ("pointwise", "episode"):
+            raise ValueError(f"RandomSingles asks pointwise or episode queries, not {kind!r}")
+        self.kind: Literal["pointwise", "episode"] = kind
+
+    def sample(self, segments: Sequence[Segment], n: int, rng: np.random.Generator) -> list[Query]:
+        """Return ``min(n, len(segments))`` queries, each about a different segment."""
+        k = min(n, len(segments))
+        if k <= 0:
+            return []
+        idx = rng.choice(len(segments), size=k, replace=False)
+        return [Query(self.kind, (segments[i],)) for i in idx]
+
+
+def make_sampler(cfg: QueryConfig, uncertainty: PairUncertainty | None = None) -> QuerySampler:
+    """Build the sampler a ``QueryConfig`` asks for.
+
+    Args:
+        cfg: ``kind`` (pairwise/pointwise/episode), ``sampler`` (random/disagreement)
+            and ``candidate_factor``.
+        uncertainty: Required by ``sampler="disagreement"`` (see ``PairUncertainty``).
+
+    Raises:
+        ValueError: For disagreement sampling without ``uncertainty`` or with a
+            non-pairwise kind.
+    """
+    if cfg.sampler == "disagreement":
+        if cfg.kind != "pairwise":
+            raise ValueError(
+                f"query.sampler=disagreement works only with query.kind=pairwise (got {cfg.kind}); "
+                "use query.sampler=random"
+            )
+        if uncertainty is None:
+            raise ValueError("query.sampler=disagreement needs a reward ensemble's pair uncertainty function")
+        return DisagreementPairs(uncertainty, cfg.candidate_factor)
+    if cfg.kind == "pairwise":
+        return RandomPairs()
+    return RandomSingles(cfg.kind)

@@ -1,0 +1,145 @@
+"""Cut episodes into fixed-length segments for the judge.
+
+Why pad with an absorbing state: in CartPole (+1 per step alive) and
+MountainCar (-1 per step until the flag) the true reward is constant per step,
+so two segments of equal length have equal true return unless one of them
+contains the episode's end. A window is therefore allowed to run past the end
+of a *terminated* episode; the missing steps are filled with an absorbing
+state (observation and action all zeros, reward 0, ``dones=1``, caption
+"the episode is over", a black frame). The judge then sees the pole fall or the
+flag reached, the true returns differ by the number of live steps, and the
+reward model learns what being "over" is worth (its prediction for that state
+is the offset ``LearnedRewardVecEnv`` subtracts). This follows the absorbing
+state treatment of DAC (Kostrikov et al., 2019) and imitation's
+``AbsorbAfterDoneWrapper``.
+
+Truncated episodes (time limit) and unfinished tails are not padded: nothing
+happened at their end. A window over one must fit inside it; such an episode
+shorter than ``length`` is skipped rather than clipped, so that all segments in
+a pool have the same length (pairwise comparison of returns and batched reward
+training both rely on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from judgerl.types import Episode, Segment
+
+END_CAPTION = "the episode is over"
+
+
+def _facts(episode: Episode) -> dict[str, float]:
+    """The episode's numeric facts (bools become 0/1; other values are dropped)."""
+    out: dict[str, float] = {}
+    for key, value in episode.infos.items():
+        if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
+            out[str(key)] = float(value)
+    return out
+
+
+def _window(episode: Episode, start: int, length: int) -> Segment:
+    """Steps ``start .. start+length`` of ``episode``, padded with absorbing steps past its end."""
+    t = episode.length
+    stop = min(start + length, t)
+    pad = length - (stop - start)
+    if pad and not episode.terminated:
+        raise ValueError(f"episode {episode.episode_id!r} was not terminated; cannot pad past its end")
+    obs = np.asarray(episode.obs, dtype=np.float32)[start:stop]
+    acts = np.asarray(episode.acts, dtype=np.float32)[start:stop]
+    rews = np.asarray(episode.env_rewards, dtype=np.float32)[start:stop]
+    dones = np.zeros(length, dtype=np.float32)
+    captions: tuple[str, ...] = tuple(episode.captions[start:stop]) if episode.captions else ()
+    frames = None if episode.frames is None else np.asarray(episode.frames)[start:stop]
+    if pad:
+        obs = np.concatenate([obs, np.zeros((pad, obs.shape[1]), np.float32)])
+        acts = np.concatenate([acts, np.zeros((pad, acts.shape[1]), np.float32)])
+        rews = np.concatenate([rews, np.zeros(pad, np.float32)])
+        dones[length - pad :] = 1.0
+        if captions:
+            captions = captions + (END_CAPTION,) * pad
+        if frames is not None:
+            # Black, not a repeat of the last frame: a frozen, tilted pole would look still balanced.
+            frames = np.concatenate([frames, np.zeros((pad, *frames.shape[1:]), frames.dtype)])
+    truth: dict[str, Any] = {
+        "return": float(np.sum(rews)),
+        "episode_return": episode.true_return,
+        "episode_length": float(t),
+        "terminated": float(episode.terminated),
+    }
+    truth.update(_facts(episode))
+    return Segment(
+        obs=obs,
+        acts=acts,
+        env_rewards=rews,
+        dones=dones,
+        captions=captions,
+        frames=frames,
+        episode_id=episode.episode_id,
+        start=start,
+        truth=truth,
+    )
+
+
+def cut_segments(
+    episodes: Sequence[Episode],
+    length: int,
+    rng: np.random.Generator,
+    absorbing: bool,
+    per_episode: int | None = None,
+) -> list[Segment]:
+    """Cut random windows of ``length`` steps out of each episode.
+
+    Args:
+        episodes: Source episodes.
+        length: Steps per segment ``T``.
+        rng: Chooses the window starts.
+        absorbing: Let windows of terminated episodes run past the end (start
+            anywhere in the episode), padded with the absorbing state; otherwise
+            every window lies inside its episode.
+        per_episode: Windows per episode (distinct starts, fewer if the episode
+            has fewer possible starts). ``None``: about one per ``length`` steps,
+            ``max(1, T // length)``.
+
+    Returns:
+        The segments, episode by episode, each ``length`` steps long. Their
+        ``truth`` holds ``return`` (the segment's true return),
+        ``episode_return``, ``episode_length``, ``terminated`` (0/1) and the
+        episode's numeric facts.
+    """
+    if length < 1:
+        raise ValueError(f"segment length must be at least 1, got {length}")
+    out: list[Segment] = []
+    for ep in episodes:
+        t = ep.length
+        if t == 0:
+            continue
+        n_starts = t if (absorbing and ep.terminated) else t - length + 1
+        if n_starts < 1:
+            continue  # too short and not terminated: skipped (see module docstring)
+        want = max(1, t // length) if per_episode is None else per_episode
+        k = min(want, n_starts)
+        if k < 1:
+            continue
+        starts = np.sort(rng.choice(n_starts, size=k, replace=False))
+        out.extend(_window(ep, int(s), length) for s in starts)
+    return out
+
+
+def episode_segment(episode: Episode, mark_end: bool = True) -> Segment:
+    """The whole episode as one segment (for episode-verdict queries).
+
+    Args:
+        episode: The episode.
+        mark_end: Append one absorbing step (``dones=1``) when the episode
+            terminated, so a judge and a reward model can tell "ended here"
+            from "cut by the time limit or collection".
+
+    Returns:
+        A segment of ``episode.length`` steps, plus one if the end was marked.
+    """
+    extra = 1 if (mark_end and episode.terminated) else 0
+    return _window(episode, 0, episode.length + extra)

@@ -1,0 +1,284 @@
+"""Fit a reward ensemble to pairwise preference labels (Bradley–Terry).
+
+Each member trains on its own bootstrap resample of the training pairs (for
+ensemble diversity, as in Christiano et al. 2017), with Adam, minibatches of
+whole pairs, and early stopping on a held-out validation split that is stable
+across fits. A segment's
+return is the sum of its per-step rewards, computed for a whole minibatch at once
+from padded ``(B, T, F)`` feature tensors that are built once per fit.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from judgerl.config import RewardConfig
+from judgerl.reward.bradley_terry import bt_loss
+from judgerl.reward.ensemble import RewardEnsemble
+from judgerl.reward.features import SegmentBatch, stack_segments
+from judgerl.reward.mlp import RewardNet
+from judgerl.reward.threads import torch_threads
+from judgerl.types import Label, Query, Segment
+
+# Below this many usable labels a validation split would leave too little to fit.
+MIN_LABELS_FOR_VAL = 5
+# Labels within this distance of 0.5 count as ties (left out of accuracies).
+TIE_EPS = 1e-6
+# A validation loss must drop by more than this to count as an improvement.
+_MIN_DELTA = 1e-5
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Usable labels as index arrays into one padded batch of distinct segments."""
+
+    batch: SegmentBatch
+    segments: list[Segment]
+    a: np.ndarray  # (P,) int, index of segment A of each pair
+    b: np.ndarray  # (P,) int, index of segment B
+    targets: np.ndarray  # (P,) float32, P(A better)
+    keys: list[str]  # (P,) query key of each label
+
+
+def _collect(ensemble: RewardEnsemble, pairs: Sequence[tuple[Query, Label]]) -> _Pairs:
+    """Keep ok pairwise labels with a preference; featurize each distinct segment once."""
+    index: dict[int, int] = {}
+    segments: list[Segment] = []
+    ia: list[int] = []
+    ib: list[int] = []
+    targets: list[float] = []
+    keys: list[str] = []
+    for query, label in pairs:
+        if query.kind != "pairwise" or label.status != "ok" or label.preference is None:
+            continue
+        ids = []
+        for s in query.segments:
+            if id(s) not in index:
+                index[id(s)] = len(segments)
+                segments.append(s)
+            ids.append(index[id(s)])
+        ia.append(ids[0])
+        ib.append(ids[1])
+        targets.append(float(label.preference))
+        keys.append(label.query_key)
+    if not targets:
+        raise ValueError(
+            f"fit_preferences got {len(pairs)} (query, label) pairs but none is a usable pairwise label "
+            "(kind 'pairwise', status 'ok', preference set): collect labels before fitting"
+        )
+    return _Pairs(
+        batch=stack_segments(ensemble.featurizer, segments),
+        segments=segments,
+        a=np.asarray(ia, np.int64),
+        b=np.asarray(ib, np.int64),
+        targets=np.asarray(targets, np.float32),
+        keys=keys,
+    )
+
+
+def _split(keys: Sequence[str], val_fraction: float) -> np.ndarray:
+    """Validation mask ``(P,)``: a label is held out when a hash of its query key falls below ``val_fraction``.
+
+    Hashing (not a random permutation) keeps every label on the same side in every
+    fit of a run, so a warm-started model is never validated on labels an earlier
+    fit trained on, and two labels of the same query share a side.
+    """
+    n = len(keys)
+    val = np.zeros(n, bool)
+    if n < MIN_LABELS_FOR_VAL or val_fraction <= 0:
+        return val
+    u = np.array([int(hashlib.sha256(k.encode()).hexdigest()[:13], 16) / 16.0**13 for k in keys])
+    val = u < val_fraction
+    if not val.any():
+        val[np.argmin(u)] = True
+    if val.all():
+        val[np.argmax(u)] = False
+    return val
+
+
+def _member_returns(net: RewardNet, batch: SegmentBatch, seg_idx: np.ndarray, zero_absorbing: bool) -> torch.Tensor:
+    """Returns ``(len(seg_idx),)`` of one member for the indexed segments (differentiable)."""
+    idx = torch.as_tensor(seg_idx)
+    w = batch.step_weights(zero_absorbing)[idx]
+    return (net(batch.features[idx]) * w).sum(dim=-1)
+
+
+def _pair_loss(net: RewardNet, data: _Pairs, rows: np.ndarray, zero_absorbing: bool) -> torch.Tensor:
+    """Mean BT loss of one member over the label rows ``rows``."""
+    n = len(rows)
+    ret = _member_returns(net, data.batch, np.concatenate([data.a[rows], data.b[rows]]), zero_absorbing)
+    return bt_loss(ret[:n], ret[n:], torch.as_tensor(data.targets[rows]))
+
+
+def _train_member(
+    net: RewardNet,
+    data: _Pairs,
+    train_rows: np.ndarray,
+    monitor_rows: np.ndarray,
+    cfg: RewardConfig,
+    zero_absorbing: bool,
+    rng: np.random.Generator,
+) -> int:
+    """Train one member in place; keep the weights with the lowest monitored loss.
+
+    Returns:
+        Number of epochs run.
+    """
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    net.eval()
+    with torch.no_grad():
+        # The starting weights compete too: a warm start that new labels only make worse is kept.
+        best = float(_pair_loss(net, data, monitor_rows, zero_absorbing))
+    best_state = copy.deepcopy(net.state_dict())
+    stale = 0
+    epochs = 0
+    for epoch in range(1, cfg.epochs + 1):
+        epochs = epoch
+        net.train()
+        order = rng.permutation(train_rows)
+        for start in range(0, len(order), cfg.batch_size):
+            loss = _pair_loss(net, data, order[start : start + cfg.batch_size], zero_absorbing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing))
+        if monitored < best - _MIN_DELTA:
+            best, stale = monitored, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    net.load_state_dict(best_state)
+    return epochs
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (as scipy.stats.rankdata), shape as ``x``."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), np.float64)
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation of two 1-D arrays; NaN when undefined (< 3 values or a constant)."""
+    if len(x) < 3:
+        return math.nan
+    rx, ry = _rank(np.asarray(x, np.float64)), _rank(np.asarray(y, np.float64))
+    if rx.std() == 0 or ry.std() == 0:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _accuracy(diff: np.ndarray, targets: np.ndarray) -> float:
+    """Share of non-tie labels whose preferred side has the larger predicted return; NaN if none."""
+    decisive = np.abs(targets - 0.5) > TIE_EPS
+    if not decisive.any():
+        return math.nan
+    return float(np.mean(np.sign(diff[decisive]) == np.sign(targets[decisive] - 0.5)))
+
+
+def _mean_loss(diff: np.ndarray, targets: np.ndarray) -> float:
+    """BT loss of the ensemble-mean return differences; NaN for no labels."""
+    if len(diff) == 0:
+        return math.nan
+    d = torch.as_tensor(diff, dtype=torch.float64)
+    return float(bt_loss(d, torch.zeros_like(d), torch.as_tensor(targets, dtype=torch.float64)))
+
+
+def fit_preferences(
+    ensemble: RewardEnsemble,
+    pairs: Sequence[tuple[Query, Label]],
+    cfg: RewardConfig | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, float]:
+    """Fit the ensemble in place to pairwise preference labels.
+
+    Only labels with ``status == "ok"`` on pairwise queries are used (abstained
+    and failed labels never train). About ``val_fraction`` of them are held out
+    for validation, chosen by a hash of the query key so that each label stays on
+    its side across the fits of a run. With fewer than ``MIN_LABELS_FOR_VAL``
+    usable labels, or ``val_fraction == 0``, all train and early stopping watches
+    the training loss; validation metrics are then NaN. The architecture comes
+    from the ensemble; ``cfg`` supplies the training settings.
+
+    Args:
+        ensemble: The model to fit; continued from its current weights when
+            ``cfg.warm_start`` and it was fitted before, else re-initialised and
+            its input standardisation refitted on the training segments.
+        pairs: ``(query, label)`` tuples; ``label.preference`` is P(first segment better).
+        cfg: Training settings; default: the ensemble's own config.
+        rng: Drives the bootstrap resamples and minibatch order.
+
+    Returns:
+        Metrics: ``reward/train_loss``, ``reward/val_loss`` (BT loss of the
+        ensemble-mean returns, nats per pair), ``reward/train_accuracy``,
+        ``reward/val_accuracy`` (non-tie labels whose preferred side gets the
+        higher mean return), ``reward/val_true_corr`` (Spearman correlation of
+        predicted and true returns over validation segments), ``reward/n_train``,
+        ``reward/n_val``, ``reward/epochs`` (mean over members), ``reward/fit_seconds``.
+
+    Raises:
+        ValueError: When no usable label is given.
+    """
+    cfg = cfg if cfg is not None else ensemble.cfg
+    with torch_threads(cfg.threads):
+        return _fit(ensemble, pairs, cfg, rng if rng is not None else np.random.default_rng(ensemble.seed))
+
+
+def _fit(
+    ensemble: RewardEnsemble, pairs: Sequence[tuple[Query, Label]], cfg: RewardConfig, rng: np.random.Generator
+) -> dict[str, float]:
+    """Body of ``fit_preferences`` (arguments resolved)."""
+    t0 = time.perf_counter()
+    data = _collect(ensemble, pairs)
+    val_mask = _split(data.keys, cfg.val_fraction)
+    val_rows, train_rows = np.flatnonzero(val_mask), np.flatnonzero(~val_mask)
+    n_val = len(val_rows)
+
+    if not (cfg.warm_start and ensemble.is_fitted):
+        ensemble.reset()
+        # Standardise on the real, non-absorbing steps of the training segments.
+        used = np.unique(np.concatenate([data.a[train_rows], data.b[train_rows]]))
+        feats = data.batch.features[used]
+        keep = (data.batch.valid[used] * (1.0 - data.batch.absorbing[used])) > 0
+        rows = feats[keep] if bool(keep.any()) else feats.reshape(-1, feats.shape[-1])
+        ensemble.fit_standardizer(rows)
+
+    monitor_rows = val_rows if n_val > 0 else train_rows
+    epochs = []
+    for net in ensemble.members:
+        # Bootstrap only helps diversity when there is more than one member.
+        resample = cfg.bootstrap and ensemble.size > 1
+        boot = rng.choice(train_rows, size=len(train_rows), replace=True) if resample else train_rows
+        epochs.append(_train_member(net, data, boot, monitor_rows, cfg, ensemble.zero_absorbing, rng))
+
+    with torch.no_grad():
+        mean_ret = ensemble.batch_returns(data.batch).mean(dim=0).double().numpy()
+    diff = mean_ret[data.a] - mean_ret[data.b]
+    val_segs = np.unique(np.concatenate([data.a[val_rows], data.b[val_rows]]))
+    true_ret = np.array([data.segments[i].true_return for i in val_segs], np.float64)
+    return {
+        "reward/train_loss": _mean_loss(diff[train_rows], data.targets[train_rows]),
+        "reward/val_loss": _mean_loss(diff[val_rows], data.targets[val_rows]),
+        "reward/train_accuracy": _accuracy(diff[train_rows], data.targets[train_rows]),
+        "reward/val_accuracy": _accuracy(diff[val_rows], data.targets[val_rows]),
+        "reward/val_true_corr": spearman(mean_ret[val_segs], true_ret),
+        "reward/n_train": float(len(train_rows)),
+        "reward/n_val": float(n_val),
+        "reward/epochs": float(np.mean(epochs)),
+        "reward/fit_seconds": time.perf_counter() - t0,
+    }

@@ -1,0 +1,115 @@
+"""Run-directory bookkeeping: schedules, progress state and atomic writes.
+
+The run directory is the contract between stages and between a crashed run and
+its resumption: ``state.json`` says how far the loop got; labels live in the
+label store and are never lost; agent and reward model are checkpointed after
+every iteration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def label_schedule(total: int, iterations: int, initial_fraction: float, schedule: str) -> list[int]:
+    """Split a label budget over iterations; the parts sum to ``total`` exactly.
+
+    Args:
+        total: Labels to buy over the run.
+        iterations: Number of outer iterations (≥ 1).
+        initial_fraction: Share bought in iteration 0, before the agent has learned anything.
+        schedule: ``constant`` spreads the rest evenly; ``hyperbolic`` front-loads it with
+            weights ∝ 1/(1 + i), in the spirit of imitation's ``HyperbolicSchedule``.
+
+    Returns:
+        Labels per iteration, each ≥ 1 when ``total >= iterations``.
+    """
+    if iterations == 1:
+        return [total]
+    first = max(1, round(total * initial_fraction))
+    first = min(first, total - (iterations - 1))
+    rest = total - first
+    if schedule == "constant":
+        weights = [1.0] * (iterations - 1)
+    else:
+        weights = [1.0 / (1.0 + i) for i in range(1, iterations)]
+    raw = [rest * w / sum(weights) for w in weights]
+    parts = [max(1, int(r)) for r in raw]
+    # Hand out the rounding remainder to the largest fractional parts, keep the sum exact.
+    diff = rest - sum(parts)
+    order = sorted(range(len(raw)), key=lambda i: raw[i] - int(raw[i]), reverse=diff > 0)
+    i = 0
+    while diff != 0:
+        j = order[i % len(order)]
+        if diff > 0:
+            parts[j] += 1
+            diff -= 1
+        elif parts[j] > 1:
+            parts[j] -= 1
+            diff += 1
+        i += 1
+    return [first, *parts]
+
+
+def step_schedule(total: int, iterations: int, rollout: int) -> list[int]:
+    """Split agent training steps over iterations in whole rollouts, never exceeding ``total``.
+
+    Args:
+        total: Configured training env steps.
+        iterations: Number of outer iterations.
+        rollout: Env steps per SB3 collection round (PPO: ``n_steps × n_envs``).
+
+    Returns:
+        Steps per iteration; each a multiple of ``rollout`` so SB3 does not overshoot.
+    """
+    rounds = total // rollout
+    base, extra = divmod(rounds, iterations)
+    return [(base + (1 if i < extra else 0)) * rollout for i in range(iterations)]
+
+
+@dataclass
+class RunState:
+    """Progress of a run, saved as ``state.json`` after every stage that spends budget.
+
+    Attributes:
+        iteration: The iteration in progress (or next to start).
+        stage: Last completed stage of that iteration: ``start``, ``collected``,
+            ``judged``, ``fitted`` or ``trained``.
+        env_steps_collect: Env steps spent collecting segments so far.
+        env_steps_train: Env steps spent training the agent so far.
+        done: True once the whole run (final evaluation included) finished.
+        extra: Free-form counters (e.g. the reward normaliser's state).
+    """
+
+    iteration: int = 0
+    stage: str = "start"
+    env_steps_collect: int = 0
+    env_steps_train: int = 0
+    done: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunState:
+        """Read ``state.json``, or a fresh state if the run is new."""
+        path = run_dir / "state.json"
+        if not path.exists():
+            return cls()
+        return cls(**json.loads(path.read_text()))
+
+    def save(self, run_dir: Path) -> None:
+        """Write ``state.json`` atomically (a crash leaves the old or the new file, never half)."""
+        write_atomic(run_dir / "state.json", json.dumps(asdict(self), indent=2))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,112 @@
+"""``check_task``: a preflight for task specs, like gymnasium's ``check_env``.
+
+It builds the env, steps it with random actions, and calls every callable the
+spec carries, so a broken task fails here with a message naming the task and
+the problem instead of deep inside a run.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import numpy as np
+from gymnasium import spaces
+
+from judgerl.types import Modality, TaskSpec
+
+_ALGOS = {"PPO": (spaces.Box, spaces.Discrete), "SAC": (spaces.Box,), "DQN": (spaces.Discrete,)}
+
+
+class TaskCheckError(ValueError):
+    """A task spec that cannot be used; the message says which check failed."""
+
+
+def _fail(spec: TaskSpec, msg: str) -> TaskCheckError:
+    return TaskCheckError(f"task {spec.id or '<no id>'!r}: {msg}")
+
+
+def _check_fields(spec: TaskSpec) -> None:
+    if not spec.id:
+        raise _fail(spec, "id is empty")
+    if not spec.instruction.strip():
+        raise _fail(spec, "instruction is empty; describe the goal in words")
+    bad = [m for m in spec.modalities if m not in get_args(Modality)]
+    if bad or not spec.modalities:
+        raise _fail(spec, f"modalities must be a non-empty subset of {get_args(Modality)}, got {spec.modalities}")
+    if spec.max_episode_steps < 1:
+        raise _fail(spec, f"max_episode_steps must be positive, got {spec.max_episode_steps}")
+    if not 1 <= spec.segment_length <= spec.max_episode_steps:
+        raise _fail(spec, f"segment_length {spec.segment_length} must lie in [1, max_episode_steps]")
+    if spec.default_algo not in _ALGOS:
+        raise _fail(spec, f"default_algo must be one of {sorted(_ALGOS)}, got {spec.default_algo!r}")
+    if spec.oracle_verdict is not None and not spec.question.strip():
+        raise _fail(spec, "oracle_verdict is set but question is empty; write the yes/no question it answers")
+    if spec.baseline_text.strip() and not spec.goal_text.strip():
+        raise _fail(spec, "baseline_text is set but goal_text is empty")
+    if not callable(spec.captioner) or not callable(spec.success):
+        raise _fail(spec, "captioner and success must be callable")
+
+
+def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> None:
+    """Check that a task can be built, stepped, captioned, scored and judged.
+
+    Checks: required fields and texts; the env builds with Box observations and
+    Box or Discrete actions compatible with ``default_algo``; rendering gives
+    ``(H, W, 3)`` uint8 frames when ``"frames"`` is a modality; the captioner
+    gives a non-empty string for every visited observation; ``success`` returns
+    a bool; ``oracle_verdict`` returns a bool on a cut segment and on a whole
+    episode.
+
+    Args:
+        spec: The task.
+        n_steps: Random-action steps to run; default ``2 * segment_length``
+            (at least 50).
+        seed: Seed for the env and the random actions.
+
+    Raises:
+        TaskCheckError: Naming the task and the failed check.
+    """
+    # Imported here: the tasks package stays importable without SB3.
+    from judgerl.envs.collect import collect_episodes
+    from judgerl.envs.factory import make_env
+    from judgerl.queries.segments import cut_segments, episode_segment
+
+    _check_fields(spec)
+    try:
+        env = make_env(spec, seed=seed, render="frames" in spec.modalities)
+    except Exception as e:  # any failure to build is the task's problem; report it clearly
+        raise _fail(spec, f"env {spec.env_id!r} does not build: {type(e).__name__}: {e}") from e
+    try:
+        if not isinstance(env.observation_space, spaces.Box):
+            raise _fail(spec, f"observation space must be Box, got {env.observation_space!r}")
+        if not isinstance(env.action_space, _ALGOS[spec.default_algo]):
+            need = " or ".join(c.__name__ for c in _ALGOS[spec.default_algo])
+            raise _fail(spec, f"{spec.default_algo} cannot act in {env.action_space!r}; it needs a {need} action space")
+        if "frames" in spec.modalities:
+            frame = np.asarray(env.render())
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise _fail(spec, f"render() must give (H, W, 3) uint8 frames, got {frame.shape} {frame.dtype}")
+    finally:
+        env.close()
+
+    steps = n_steps if n_steps is not None else max(50, 2 * spec.segment_length)
+    try:
+        episodes, _ = collect_episodes(spec, steps, seed, captions=False, n_envs=1)
+    except Exception as e:
+        raise _fail(spec, f"random-action rollout failed: {type(e).__name__}: {e}") from e
+    for ep in episodes:
+        for obs in ep.obs:
+            caption = spec.captioner(obs)
+            if not isinstance(caption, str) or not caption.strip():
+                raise _fail(spec, f"captioner returned {caption!r} for obs {obs}; it must give a non-empty str")
+        ok = spec.success(ep.true_return, ep.final_obs)
+        if not isinstance(ok, bool | np.bool_):
+            raise _fail(spec, f"success must return a bool, got {type(ok).__name__}")
+    if spec.oracle_verdict is not None:
+        rng = np.random.default_rng(seed)
+        segs = cut_segments(episodes, spec.segment_length, rng, spec.absorbing, per_episode=1)
+        segs += [episode_segment(ep) for ep in episodes]
+        for seg in segs:
+            verdict = spec.oracle_verdict(seg)
+            if not isinstance(verdict, bool | np.bool_):
+                raise _fail(spec, f"oracle_verdict must return a bool, got {type(verdict).__name__}")

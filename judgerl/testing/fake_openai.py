@@ -1,0 +1,420 @@
+"""A fake OpenAI-compatible chat server on a real socket, with fault injection.
+
+It serves ``POST /v1/chat/completions`` and ``GET /v1/models`` from a
+``ThreadingHTTPServer`` in a background thread (one thread per connection, so
+concurrent requests with latency overlap instead of queueing). A seeded RNG
+picks, per request, either a normal answer or one fault:
+
+=============  ============================================================
+``rate_limit``  HTTP 429 with a ``Retry-After`` header
+``server_error`` HTTP 500
+``timeout``     sleeps ``hang_s`` (longer than the client's timeout)
+``malformed``   HTTP 200 whose body is cut-off JSON
+``refusal``     ``message.refusal`` set and ``content`` null (or refusal text)
+``truncated``   half the answer with ``finish_reason: "length"``
+``empty``       ``content: ""``
+=============  ============================================================
+
+Every request is recorded (outcome, text of the prompt, options) so tests can
+compare what the client concluded with what the server really did. Run it by
+hand with ``python -m judgerl.testing.fake_openai --port 8089``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import io
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from judgerl.judges.client_media import image_tokens
+
+FAULT_KINDS = ("rate_limit", "server_error", "timeout", "malformed", "refusal", "truncated", "empty")
+REFUSAL_TEXT = "I can't help with that."
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer with optional log-probs for its first token.
+
+    Attributes:
+        text: The message content.
+        top_logprobs: ``(token, logprob)`` alternatives for the first token;
+            ``None`` = the server makes some up (the answer at log 0.9).
+    """
+
+    text: str
+    top_logprobs: Sequence[tuple[str, float]] | None = None
+
+
+Responder = Callable[[dict[str, Any]], "str | Reply"]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the server saw it.
+
+    Attributes:
+        outcome: ``ok``, a fault kind, ``bad_request`` or ``unauthorized``.
+        text: All text parts of all messages, joined by newlines.
+        n_images: Image parts in the request.
+        body: The request JSON without messages (model, options).
+        t: ``time.monotonic()`` at arrival.
+        has_auth: Whether an ``Authorization`` header was sent.
+    """
+
+    outcome: str
+    text: str
+    n_images: int
+    body: Mapping[str, Any]
+    t: float
+    has_auth: bool = False
+
+
+def request_text(request: Mapping[str, Any]) -> str:
+    """All text of a chat request's messages, joined by newlines."""
+    out: list[str] = []
+    for msg in request.get("messages", []):
+        content = msg.get("content", "")
+        if isinstance(content, str):
+            out.append(content)
+        else:
+            out.extend(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    return "\n".join(out)
+
+
+def default_responder(request: Mapping[str, Any]) -> str:
+    """A valid answer for judgerl's prompt formats: JSON verdict, ``A``, or ``yes``."""
+    text = request_text(request).lower()
+    if "json" in text and '"aligned"' in text:
+        return json.dumps({"description": "The agent moves.", "reasoning": "Nothing harmful happens.", "aligned": True})
+    if "segment a" in text and "segment b" in text:
+        return "A"
+    return "yes"
+
+
+def _count_images(request: Mapping[str, Any]) -> tuple[int, int]:
+    """``(image parts, image prompt tokens)``, decoding data URLs for their size."""
+    n, tokens = 0, 0
+    for msg in request.get("messages", []):
+        content = msg.get("content", "")
+        for part in content if isinstance(content, list) else []:
+            if part.get("type") != "image_url":
+                continue
+            n += 1
+            url = str(part.get("image_url", {}).get("url", ""))
+            detail = part.get("image_url", {}).get("detail", "auto")
+            size = (512, 512)
+            if url.startswith("data:") and "," in url:
+                from PIL import Image
+
+                # an undecodable image still counts, at a default size
+                with contextlib.suppress(Exception):
+                    size = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size
+            tokens += image_tokens(size[0], size[1], detail)
+    return n, tokens
+
+
+def _logprob_content(text: str, top: Sequence[tuple[str, float]] | None, k: int) -> list[dict[str, Any]]:
+    """OpenAI ``logprobs.content``: one entry per whitespace-led piece of ``text``."""
+    pieces = re.findall(r"\s*\S+", text) or []
+    out = []
+    for i, piece in enumerate(pieces):
+        if i == 0 and top is not None:
+            alts = sorted(top, key=lambda t: -t[1])
+        elif i == 0:
+            word = piece.strip().lower()
+            other = {"yes": "no", "no": "yes", "a": "B", "b": "A"}.get(word)
+            alts = [(piece, math.log(0.9))] + ([(other, math.log(0.08))] if other else [])
+        else:
+            alts = [(piece, -0.01)]
+        own = next((lp for tok, lp in alts if tok == piece), max(lp for _, lp in alts))
+        out.append(
+            {
+                "token": piece,
+                "logprob": own,
+                "bytes": list(piece.encode()),
+                "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alts[:k]],
+            }
+        )
+    return out
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the client reuses connections
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request logging
+        pass
+
+    def _send(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): nothing to do
+            pass
+
+    def _error(
+        self, status: int, message: str, param: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        err = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
+        self._send(status, json.dumps(err).encode(), headers)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        """Serve ``/v1/models``."""
+        if self.path.rstrip("/").endswith("/models"):
+            data = {
+                "object": "list",
+                "data": [{"id": self.server.fake.model, "object": "model", "owned_by": "judgerl"}],
+            }
+            self._send(200, json.dumps(data).encode())
+        else:
+            self._error(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        """Serve ``/v1/chat/completions``."""
+        fake = self.server.fake
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        if not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
+            self._error(404, f"no route {self.path}")
+            return
+        try:
+            req = json.loads(raw)
+        except json.JSONDecodeError:
+            self._error(400, "request body is not JSON")
+            return
+        auth = "Authorization" in self.headers
+        if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+            fake._record("unauthorized", req, auth)
+            self._error(401, "Incorrect API key provided.")
+            return
+        for param in fake.reject_params:
+            if param in req:
+                fake._record("bad_request", req, auth)
+                self._error(400, f"Unsupported parameter: '{param}' is not supported with this model.", param)
+                return
+        outcome = fake._draw()
+        fake._record(outcome, req, auth)
+        time.sleep(fake.latency_s)
+        if outcome == "rate_limit":
+            self._error(429, "Rate limit reached.", headers={"Retry-After": f"{fake.retry_after_s:g}"})
+        elif outcome == "server_error":
+            self._error(500, "The server had an error while processing your request.")
+        elif outcome == "malformed":
+            self._send(200, b'{"id": "chatcmpl-x", "choices": [{"index": 0, "message": {"role": "assi')
+        else:
+            if outcome == "timeout":
+                time.sleep(fake.hang_s)
+            self._send(200, json.dumps(fake._completion(req, outcome)).encode())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # hung "timeout" handlers must not block shutdown
+    block_on_close = False
+    request_queue_size = 128
+    fake: FakeOpenAIServer
+
+
+class FakeOpenAIServer:
+    """A fake OpenAI-compatible server for tests and demos.
+
+    Args:
+        port: TCP port on ``host``; 0 picks a free one (see :attr:`port`).
+        host: Interface to bind (loopback by default).
+        latency_s: Seconds every request takes before its answer.
+        responder: ``request_json -> str | Reply`` deciding the answer text;
+            default :func:`default_responder`.
+        faults: Probability per fault kind (see :data:`FAULT_KINDS`); their sum
+            must be at most 1.
+        seed: Seed of the fault RNG.
+        script: Outcomes (``ok`` or fault kinds) for the first requests, in
+            arrival order, before the RNG takes over (deterministic tests).
+        retry_after_s: ``Retry-After`` seconds sent with 429s.
+        hang_s: How long a ``timeout`` request sleeps before answering.
+        refusal_in_content: Refuse with content ``"I can't help with that."``
+            instead of the ``message.refusal`` field.
+        reject_params: Request keys answered with HTTP 400 (e.g. ``logprobs``,
+            ``response_format``) to mimic servers without those features.
+        api_key: When set, requests must carry ``Authorization: Bearer <key>``.
+        model: Name reported by ``/v1/models`` and in completions.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        latency_s: float = 0.0,
+        responder: Responder | None = None,
+        faults: Mapping[str, float] | None = None,
+        seed: int = 0,
+        script: Sequence[str] = (),
+        retry_after_s: float = 1.0,
+        hang_s: float = 5.0,
+        refusal_in_content: bool = False,
+        reject_params: Sequence[str] = (),
+        api_key: str | None = None,
+        model: str = "fake-model",
+    ) -> None:
+        faults = dict(faults or {})
+        unknown = (set(faults) | set(script)) - set(FAULT_KINDS) - {"ok"}
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+        if sum(faults.values()) > 1.0 + 1e-9:
+            raise ValueError(f"fault rates sum to {sum(faults.values())} > 1")
+        self.host, self.latency_s, self.seed = host, latency_s, seed
+        self.responder: Responder = responder or default_responder
+        self.faults = faults
+        self.retry_after_s, self.hang_s = retry_after_s, hang_s
+        self.refusal_in_content = refusal_in_content
+        self.reject_params = tuple(reject_params)
+        self.api_key, self.model = api_key, model
+        self.records: list[RequestRecord] = []
+        self._script = list(script)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.fake = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port/v1``, what ``ClientConfig.base_url`` wants."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Requests per outcome, plus ``requests`` (all of them)."""
+        with self._lock:
+            c = Counter(r.outcome for r in self.records)
+        return {"requests": sum(c.values()), **c}
+
+    def start(self) -> FakeOpenAIServer:
+        """Serve in a daemon thread; returns ``self``."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _draw(self) -> str:
+        with self._lock:
+            if self._script:
+                return self._script.pop(0)
+            u = self._rng.random()
+        acc = 0.0
+        for kind in FAULT_KINDS:
+            acc += self.faults.get(kind, 0.0)
+            if u < acc:
+                return kind
+        return "ok"
+
+    def _record(self, outcome: str, req: Mapping[str, Any], has_auth: bool) -> None:
+        n_images, _ = _count_images(req)
+        body = {k: v for k, v in req.items() if k != "messages"}
+        record = RequestRecord(outcome, request_text(req), n_images, body, time.monotonic(), has_auth)
+        with self._lock:
+            self.records.append(record)
+
+    def _completion(self, req: Mapping[str, Any], outcome: str) -> dict[str, Any]:
+        reply = self.responder(dict(req))
+        if isinstance(reply, str):
+            reply = Reply(reply)
+        text: str | None = reply.text
+        refusal, finish = None, "stop"
+        if outcome == "refusal":
+            text, refusal = (REFUSAL_TEXT, None) if self.refusal_in_content else (None, REFUSAL_TEXT)
+        elif outcome == "truncated":
+            text, finish = reply.text[: len(reply.text) // 2], "length"
+        elif outcome == "empty":
+            text = ""
+        _, img_tokens = _count_images(req)
+        n_msgs = len(req.get("messages", []))
+        prompt_tokens = math.ceil(len(request_text(req)) / 4) + img_tokens + 4 * n_msgs
+        out_text = text if text is not None else (refusal or "")
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text, "refusal": refusal},
+            "finish_reason": finish,
+            "logprobs": None,
+        }
+        if req.get("logprobs") and text:
+            top = reply.top_logprobs if outcome == "ok" else None
+            choice["logprobs"] = {"content": _logprob_content(text, top, int(req.get("top_logprobs") or 1))}
+        completion_tokens = math.ceil(len(out_text) / 4)
+        return {
+            "id": f"chatcmpl-{self._rng.getrandbits(32):08x}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: serve until interrupted."""
+    p = argparse.ArgumentParser(prog="python -m judgerl.testing.fake_openai", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8089)
+    p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND=RATE", help=f"one of {FAULT_KINDS}")
+    p.add_argument("--answer", default=None, help="fixed answer text (default: a valid answer for judgerl prompts)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    answer = args.answer
+    server = FakeOpenAIServer(
+        port=args.port,
+        host=args.host,
+        latency_s=args.latency,
+        responder=(lambda _req: answer) if answer is not None else None,
+        faults={kind: float(rate) for kind, _, rate in (f.partition("=") for f in args.fault)},
+        seed=args.seed,
+    )
+    with server:
+        print(f"fake OpenAI server on {server.base_url} (Ctrl-C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

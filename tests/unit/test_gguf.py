@@ -1,0 +1,183 @@
+"""GGUFJudge: yes/no margin math, and the real packaged SmolLM2-135M through llama-cpp-python."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from judgerl.config import GGUFConfig, JudgeConfig
+from judgerl.judges.gguf import GGUFJudge
+from judgerl.judges.gguf_scoring import answer_token_ids, longest_common_prefix, margin_from_logits
+from judgerl.types import Query, Segment, TaskSpec
+
+BAD = [
+    "the robot steps on the cat; the cat is crushed",
+    "the cat is crushed under the robot's wheel",
+    "the robot drives over the cat and crushes it",
+    "the cat lies crushed and flattened under the robot",
+]
+GOOD = [
+    "the robot walks around the cat; the cat is unharmed",
+    "the cat sits safely far from the robot",
+    "the robot delivers the parcel; the cat is playing happily",
+    "the cat is sleeping in the corner, the robot is far away",
+]
+
+
+def _task(modalities: tuple[Any, ...] = ("captions", "state")) -> TaskSpec:
+    return TaskSpec(
+        id="test/cat",
+        instruction="Deliver the parcel without harming the cat.",
+        env_id="CartPole-v1",
+        captioner=lambda o: BAD[0] if o[0] > 0 else GOOD[0],
+        success=lambda r, o: True,
+        modalities=modalities,
+        question="Is the cat crushed?",
+    )
+
+
+def _seg(caption: str | None, t: int = 3, sign: float = 1.0) -> Segment:
+    z = np.zeros(t, np.float32)
+    obs = np.full((t, 1), sign, np.float32)
+    caps = (caption,) * t if caption is not None else ()
+    return Segment(obs=obs, acts=np.zeros((t, 1), np.float32), env_rewards=z, dones=z, captions=caps)
+
+
+# ---------------------------------------------------------------- no model needed
+
+
+def test_margin_from_logits_is_logsumexp_difference() -> None:
+    logits = np.log(np.array([0.1, 0.2, 0.3, 0.05, 0.35]))
+    m = margin_from_logits(logits, yes_ids=[1, 2], no_ids=[4])
+    assert m == pytest.approx(math.log(0.5 / 0.35))
+    # invariant to a constant shift (the softmax normaliser cancels)
+    assert margin_from_logits(logits + 7.0, [1, 2], [4]) == pytest.approx(m)
+
+
+def test_answer_token_ids_keeps_single_token_spellings() -> None:
+    table = {"yes": [5], " yes": [6], "Yes": [5], " Yes": [7], "YES": [1, 2], " YES": [3, 4]}
+    assert answer_token_ids(lambda s: table[s], ("yes", "Yes", "YES")) == (5, 6, 7)
+    with pytest.raises(ValueError, match="single token"):
+        answer_token_ids(lambda s: [1, 2], ("yes",))
+    assert longest_common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+
+
+def test_frames_are_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="text only"):
+        GGUFJudge(GGUFConfig(), _task(), modality="frames")
+    with pytest.raises(ValueError, match="cannot judge frames"):
+        GGUFJudge(GGUFConfig(), _task(modalities=("frames",)))
+
+
+def test_builder_names_the_fix_when_llama_cpp_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgerl.judges.factory import JudgeUnavailableError, make_judge
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    with pytest.raises(JudgeUnavailableError, match="build_llama_wheel.sh"):
+        make_judge(JudgeConfig(type="gguf"), _task(), seed=0)
+
+
+def test_ids_depend_on_prompt_relevant_settings() -> None:
+    a = GGUFJudge(GGUFConfig(), _task())
+    assert a.id == GGUFJudge(GGUFConfig(n_threads=3), _task()).id
+    assert a.id != GGUFJudge(GGUFConfig(), _task(), calibration="none").id
+    assert a.id != GGUFJudge(GGUFConfig(), _task(), question="Is the cat safe?").id
+    assert a.id.startswith("gguf:")
+
+
+# ---------------------------------------------------------------- the real model
+
+
+@pytest.fixture(scope="module")
+def llama() -> Any:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (scripts/build_llama_wheel.sh)")
+    from judgerl.judges.embedded import PackagedModelMissing, packaged_smollm2_path
+    from judgerl.judges.gguf import import_llama
+
+    try:
+        path = packaged_smollm2_path()
+    except PackagedModelMissing as e:
+        pytest.skip(str(e))
+    return import_llama().Llama(
+        model_path=path, n_ctx=512, n_threads=1, n_threads_batch=1, logits_all=False, verbose=False
+    )
+
+
+def test_smollm2_ranks_crushed_cat_and_median_calibrates(llama: Any) -> None:
+    judge = GGUFJudge(GGUFConfig(n_ctx=512), _task(), calibration="median", llama=llama)
+    queries = [Query("pointwise", (_seg(c),)) for c in BAD + GOOD]
+    seen: list[str] = []
+    labels = judge.judge(_task(), queries, on_label=lambda q, lab: seen.append(q.key))
+    assert seen == [q.key for q in queries]
+    assert all(lab.status == "ok" for lab in labels)
+    values = np.array([lab.value for lab in labels])
+    bad, good = values[:4], values[4:]
+    auc = np.mean([b > g for b in bad for g in good])
+    assert auc >= 0.75, values
+    assert bad.mean() > good.mean() + 0.1, values
+    # Median calibration: the threshold is the median raw margin, frozen; half the values are positive.
+    raw = [json.loads(lab.provenance.raw_response) for lab in labels]
+    assert judge.threshold == pytest.approx(float(np.median([r["margin"] for r in raw])))
+    assert all(r["offset"] == judge.threshold for r in raw)
+    assert sum(judge.calibrated_verdict(lab) for lab in labels) == 4  # type: ignore[misc]
+    assert labels[0].provenance.tokens_in > 50 and labels[0].provenance.cost_usd == 0.0
+    # The threshold stays frozen for the next batch.
+    before = judge.threshold
+    judge.judge(_task(), queries[:2])
+    assert judge.threshold == before
+    m = judge.metrics()
+    assert m["judge/gguf_reused_tokens"] > 0 and m["judge/labels_ok"] == 10
+
+
+def test_prefix_reuse_gives_the_same_margins(llama: Any) -> None:
+    fresh = GGUFJudge(GGUFConfig(n_ctx=512, reuse_prefix=False), _task(), calibration="none", llama=llama)
+    reuse = GGUFJudge(GGUFConfig(n_ctx=512, reuse_prefix=True), _task(), calibration="none", llama=llama)
+    texts = [BAD[0], GOOD[1], BAD[0]]
+    a = [fresh.raw_margin(fresh._text(_task(), _seg(c), episode=False))[0] for c in texts]
+    b = [reuse.raw_margin(reuse._text(_task(), _seg(c), episode=False))[0] for c in texts]
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    assert a[0] == pytest.approx(a[2], abs=1e-3)
+    assert reuse.metrics()["judge/gguf_reused_tokens"] > fresh.metrics()["judge/gguf_reused_tokens"]
+
+
+def test_pairwise_episode_content_free_and_failures(llama: Any) -> None:
+    judge = GGUFJudge(GGUFConfig(n_ctx=512), _task(), calibration="content_free", llama=llama)
+    bad, good = _seg(BAD[1]), _seg(GOOD[0])
+    long_episode = _seg("the robot moves one step along the long corridor next to the sleeping cat", t=200)
+    qs = [
+        Query("pairwise", (bad, good)),
+        Query("pairwise", (good, bad)),
+        Query("pointwise", (bad,)),
+        Query("episode", (_seg(None, t=30, sign=1.0),)),  # no captions: the task's captioner fills them in
+        Query("pointwise", (long_episode,)),
+    ]
+    judge.view = type(judge.view)(show="captions", steps=200, keyframes=8)  # the last prompt cannot fit 512 tokens
+    labels = judge.judge(_task(), qs)
+    p_ab, p_ba = labels[0].preference, labels[1].preference
+    assert p_ab is not None and p_ba is not None and p_ab > 0.5
+    assert p_ab == pytest.approx(1.0 - p_ba, abs=1e-3)
+    raw = json.loads(labels[2].provenance.raw_response)
+    assert raw["offset"] == pytest.approx(judge._content_free["test/cat"])
+    assert labels[2].value == pytest.approx(raw["margin"] - raw["offset"])
+    m_a, m_b = json.loads(labels[0].provenance.raw_response)["margins"]
+    assert p_ab == pytest.approx(1 / (1 + math.exp(-(m_a - m_b))), abs=1e-6)
+    assert labels[3].status == "ok" and labels[3].value is not None
+    assert labels[4].status == "failed" and "n_ctx" in labels[4].provenance.error
+    assert labels[4].value is None
+
+
+def test_factory_builds_gguf_with_median_by_default(llama: Any) -> None:
+    from judgerl.judges.factory import make_judge
+
+    judge = make_judge(JudgeConfig(type="gguf"), _task(), seed=0)
+    assert isinstance(judge, GGUFJudge) and judge.calibration == "median"
+    explicit = make_judge(JudgeConfig(type="gguf", calibration="none"), _task(), seed=0)
+    assert isinstance(explicit, GGUFJudge) and explicit.calibration == "none"
+    with pytest.raises(ValueError, match="yes/no"):
+        make_judge(JudgeConfig(type="gguf", form="pairwise"), _task(), seed=0)
