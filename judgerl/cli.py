@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ def config_help(model: type[BaseModel] = RunConfig, prefix: str = "") -> str:
 
 def packaged_config(name: str) -> Path:
     """Path of a config shipped inside the package (``judgerl/configs/<name>.yaml``)."""
-    path = Path(str(resources.files("judgerl") / "configs" / f"{name}.yaml"))
+    path = Path(__file__).parent / "configs" / f"{name}.yaml"
     if not path.exists():
         raise ConfigError(f"no packaged config named {name!r}")
     return path

@@ -105,6 +105,11 @@ class ClientConfig(_Stage):
     max_tokens: int = Field(256, ge=1, description="Completion token limit per call.")
     logprobs: bool = Field(True, description="Ask for log-probs when the server offers them (yes/no scoring).")
     json_mode: bool = Field(True, description="Ask for JSON output when the server supports it.")
+    vision: bool = Field(
+        True,
+        description="The model reads images. false = text-only: judgerl refuses to send frames "
+        "(llama.cpp with a text GGUF silently drops image messages and answers an empty prompt).",
+    )
     image_format: Literal["png", "jpeg"] = Field("png", description="Encoding of images sent as data URLs.")
     image_size: int = Field(256, ge=16, le=4096, description="Longest image side in pixels before sending.")
     image_detail: Literal["low", "high", "auto"] = Field("low", description="OpenAI image detail level.")
@@ -221,6 +226,9 @@ class RewardConfig(_Stage):
     normalize: bool = Field(True, description="Scale rewards to unit std on recent transitions before RL.")
     warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
     activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden activation.")
+    label_noise: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Assumed share of random labels in the Bradley-Terry model (robust fit)."
+    )
     patience: int = Field(
         10, ge=1, description="Early stopping: epochs without validation-loss improvement before a member stops."
     )
@@ -268,6 +276,9 @@ class RunConfig(_Stage):
     name: str = Field("demo", description="Run name; the run directory is <runs_dir>/<name>.")
     runs_dir: str = Field("runs", description="Parent folder of run directories.")
     seed: int = Field(0, ge=0, description="Master seed for envs, sampling, judges and networks.")
+    threads: int = Field(
+        1, ge=1, le=256, description="torch CPU threads; 1 is fastest for judgerl's small networks on a shared machine."
+    )
     iterations: int = Field(5, ge=1, le=1000, description="Outer-loop iterations (collect, judge, fit, train).")
     collect_steps: int = Field(
         2_000, ge=1, description="Env steps collected per iteration for segments (counted in the step budget)."

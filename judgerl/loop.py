@@ -71,6 +71,7 @@ def run(cfg: RunConfig) -> Path:
         return run_dir
     rng = np.random.default_rng([cfg.seed, state.iteration])
     torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
     log = MetricsLogger(run_dir)
     timings: dict[str, float] = dict(state.extra.get("timings", {}))
 
@@ -125,8 +126,13 @@ def run(cfg: RunConfig) -> Path:
 
             # ── Cut segments and choose what to ask (registered before asking) ──────
             t0 = time.perf_counter()
-            segments = cut_segments(episodes, seg_len, rng, absorbing=task.absorbing)
-            queries = sampler.sample(segments, labels_per_iter[it], rng)
+            # Enough windows that the pool can supply every label this iteration pays for
+            # (about two distinct segments per query); a shortfall carries over to the next one.
+            want = labels_per_iter[it] + state.extra.get("label_shortfall", 0)
+            per_episode = max(-(-2 * want // max(1, len(episodes))), max(e.length for e in episodes) // seg_len, 1)
+            segments = cut_segments(episodes, seg_len, rng, absorbing=task.absorbing, per_episode=per_episode)
+            queries = sampler.sample(segments, want, rng)
+            state.extra["label_shortfall"] = want - len(queries)
             store.add_queries(queries, iteration=it)
             state.stage = "collected"
             state.save(run_dir)

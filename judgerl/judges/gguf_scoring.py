@@ -15,7 +15,7 @@ the suffix after the longest common prefix, as ``Llama.generate`` does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -94,7 +94,7 @@ def render_chat(llama: Any, messages: list[dict[str, str]], chat_format: str | N
         eos = llama._model.token_get_text(llama.token_eos())
         bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else ""
         formatter = lcf.Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        return str(formatter(messages=messages).prompt)
+        return str(formatter(messages=cast(Any, messages)).prompt)
     name = (chat_format or "chatml").replace("-", "_")
     fn = getattr(lcf, f"format_{name}", None) or getattr(lcf, f"format_{name.replace('_', '')}", None)
     if fn is None:

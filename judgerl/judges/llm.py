@@ -200,6 +200,9 @@ class ChatJudge:
         return label("ok", value=float(verdict)) if verdict is not None else label("failed", why)
 
     async def _judge_one(self, task: TaskSpec, query: Query, form: QueryKind, cf_error: str) -> Label:
+        refused = self._refuse_images(task, query, form)
+        if refused is not None:
+            return refused
         if cf_error and form == "pointwise":
             prov = Provenance(self.id, self.cfg.model, self.templates[form].sha, error=cf_error, transient=True)
             return Label(query.key, "failed", prov)
@@ -211,6 +214,16 @@ class ChatJudge:
             msgs = [render_query(self.templates, task, query, self.view, form, self.allow_ties).messages(self.cfg)]
         results = await asyncio.gather(*(self.client.chat(m, **self._chat_kwargs(form)) for m in msgs))
         return self._interpret(task, query, form, results)
+
+    def _refuse_images(self, task: TaskSpec, query: Query, form: QueryKind) -> Label | None:
+        """A failed label, before any call is paid, when frames would go to a text-only model."""
+        if self.cfg.vision:
+            return None
+        try:
+            render_query(self.templates, task, query, self.view, form, self.allow_ties).messages(self.cfg)
+        except ValueError as e:
+            return Label(query.key, "failed", Provenance(self.id, self.cfg.model, self.templates[form].sha, error=str(e)))
+        return None
 
     async def _ensure_content_free(self, task: TaskSpec) -> str:
         """Score the content-free prompt once per task; returns an error text or ``""``."""

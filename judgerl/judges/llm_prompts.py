@@ -114,7 +114,16 @@ class Rendered:
     images: tuple[tuple[str, np.ndarray], ...] = ()
 
     def messages(self, cfg: ClientConfig) -> list[dict[str, Any]]:
-        """One user message: the text, then each image group under its label."""
+        """One user message: the text, then each image group under its label.
+
+        Raises:
+            ValueError: Images for a client configured text-only (``vision=false``).
+        """
+        if self.images and not cfg.vision:
+            raise ValueError(
+                f"model {cfg.model!r} is configured text-only (judge.client.vision=false) but the prompt shows "
+                "frames; set judge.show=captions, or use a vision model and judge.client.vision=true"
+            )
         if not self.images:
             return [{"role": "user", "content": self.text}]
         parts: list[dict[str, Any]] = [{"type": "text", "text": self.text}]

@@ -151,7 +151,9 @@ class ClipEncoder:
         self.name = path
         self.batch_size = int(batch_size)
         self.device = device
-        self._model = CLIPModel.from_pretrained(path).to(device).eval()
+        loader: Any = CLIPModel  # transformers' decorated from_pretrained confuses type checkers
+        self._model: Any = loader.from_pretrained(path)
+        self._model.to(device).eval()
         self._tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(path)
         self.image_size = int(self._model.config.vision_config.image_size)
         self.mean, self.std = CLIP_MEAN, CLIP_STD

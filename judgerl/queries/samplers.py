@@ -37,8 +37,16 @@ class RandomPairs:
         """Return ``n`` pairwise queries (none if the pool has fewer than 2 segments)."""
         if len(segments) < 2 or n <= 0:
             return []
-        idx = _random_index_pairs(len(segments), n, rng)
-        return [Query("pairwise", (segments[i], segments[j])) for i, j in idx]
+        # Distinct queries only: a repeated pair would be answered from the cache and
+        # silently shrink the label budget actually spent. Redraw a few times to fill up.
+        out: dict[str, Query] = {}
+        for _ in range(8):
+            for i, j in _random_index_pairs(len(segments), 2 * (n - len(out)), rng):
+                q = Query("pairwise", (segments[i], segments[j]))
+                out.setdefault(q.key, q)
+                if len(out) == n:
+                    return list(out.values())
+        return list(out.values())
 
 
 class DisagreementPairs:

@@ -111,11 +111,13 @@ def _member_returns(net: RewardNet, batch: SegmentBatch, seg_idx: np.ndarray, ze
     return (net(batch.features[idx]) * w).sum(dim=-1)
 
 
-def _pair_loss(net: RewardNet, data: _Pairs, rows: np.ndarray, zero_absorbing: bool) -> torch.Tensor:
+def _pair_loss(
+    net: RewardNet, data: _Pairs, rows: np.ndarray, zero_absorbing: bool, noise: float = 0.0
+) -> torch.Tensor:
     """Mean BT loss of one member over the label rows ``rows``."""
     n = len(rows)
     ret = _member_returns(net, data.batch, np.concatenate([data.a[rows], data.b[rows]]), zero_absorbing)
-    return bt_loss(ret[:n], ret[n:], torch.as_tensor(data.targets[rows]))
+    return bt_loss(ret[:n], ret[n:], torch.as_tensor(data.targets[rows]), noise=noise)
 
 
 def _train_member(
@@ -136,7 +138,7 @@ def _train_member(
     net.eval()
     with torch.no_grad():
         # The starting weights compete too: a warm start that new labels only make worse is kept.
-        best = float(_pair_loss(net, data, monitor_rows, zero_absorbing))
+        best = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise))
     best_state = copy.deepcopy(net.state_dict())
     stale = 0
     epochs = 0
@@ -145,13 +147,13 @@ def _train_member(
         net.train()
         order = rng.permutation(train_rows)
         for start in range(0, len(order), cfg.batch_size):
-            loss = _pair_loss(net, data, order[start : start + cfg.batch_size], zero_absorbing)
+            loss = _pair_loss(net, data, order[start : start + cfg.batch_size], zero_absorbing, cfg.label_noise)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         net.eval()
         with torch.no_grad():
-            monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing))
+            monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise))
         if monitored < best - _MIN_DELTA:
             best, stale = monitored, 0
             best_state = copy.deepcopy(net.state_dict())

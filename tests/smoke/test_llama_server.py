@@ -1,3 +1,4 @@
+# mypy: disable-error-code="call-arg"
 """A REAL llama.cpp server (``python -m llama_cpp.server``) with the packaged SmolLM2-135M on 127.0.0.1.
 
 Checks that judgerl's OpenAI-compatible client talks to it: plain chat, log-probs
@@ -28,8 +29,9 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (run scr
 for _mod in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings"):
     pytest.importorskip(_mod, reason=f"llama_cpp.server needs {_mod} (run scripts/build_llama_wheel.sh)")
 
-TINY_PNG = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+TINY_PNG = (  # a 1x1 PNG
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 TASK = TaskSpec(
     id="test/cat",
@@ -49,7 +51,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start the server, wait for /v1/models, yield its base URL, kill it."""
     from judgerl.judges.embedded import PackagedModelMissing, packaged_smollm2_path
 
@@ -64,13 +66,15 @@ def server() -> Iterator[str]:
         "--logits_all", "True",  # chat completions return log-probs only with logits_all
     ]  # fmt: skip
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    log = log_path.open("wb")  # a file, not a pipe: a full pipe would block the server
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                out = log_path.read_text(errors="replace")
                 pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{out[-2000:]}")
             try:
                 if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
@@ -78,14 +82,14 @@ def server() -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not answer /v1/models within 30 s")
+                out = log_path.read_text(errors="replace")
+                pytest.fail(f"llama_cpp.server did not answer /v1/models within 30 s:\n{out[-2000:]}")
             time.sleep(0.2)
         yield base
     finally:
         proc.kill()
         proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        log.close()
 
 
 def _client_cfg(base: str) -> Any:
@@ -159,7 +163,12 @@ def test_images_to_a_text_only_model(server: str) -> None:
     only_text = _chat(server, [{"role": "user", "content": text}])
     with_image = _chat(
         server,
-        [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": TINY_PNG}}]}],
+        [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": TINY_PNG}}],
+            }
+        ],
     )
     assert only_text.ok and with_image.ok
     assert with_image.tokens_in < only_text.tokens_in  # the content was silently dropped
@@ -179,3 +188,24 @@ def test_images_to_a_text_only_model(server: str) -> None:
     [label] = judge.judge(TASK, [Query("pointwise", (seg,))])
     assert label.status != "ok"
     assert label.provenance.error
+
+
+def test_text_only_client_refuses_frames_before_any_call(server: str) -> None:
+    """With ``judge.client.vision=false`` judgerl never sends frames: a clear failed label, no request paid."""
+    from judgerl.judges.llm import ChatJudge
+    from judgerl.judges.llm_prompts import View
+
+    z = np.zeros(2, np.float32)
+    seg = Segment(
+        obs=np.zeros((2, 1), np.float32),
+        acts=np.zeros((2, 1), np.float32),
+        env_rewards=z,
+        dones=z,
+        frames=np.zeros((2, 16, 16, 3), np.uint8),
+    )
+    cfg = _client_cfg(server).model_copy(update={"vision": False})
+    judge = ChatJudge(cfg, form="pointwise", view=View(show="frames"))
+    [label] = judge.judge(TASK, [Query("pointwise", (seg,))])
+    assert label.status == "failed"
+    assert "text-only" in label.provenance.error and "judge.client.vision" in label.provenance.error
+    assert judge.metrics().get("judge/http_requests", 0) == 0

@@ -103,9 +103,10 @@ def test_invalid_rate_warn_band() -> None:
 def test_pointwise_auc_catches_an_inverted_judge() -> None:
     probes = point_probes(60)
     good = check_judge(ScriptedJudge(lambda t, q: q.segments[0].true_return * 7), TASK, probes, oracle=OracleJudge())
-    assert good.auc == 1.0 and good.agreement is None  # values are not on a [0, 1] scale
+    # Continuous scores: agreement is the share of probe pairs the scores order like the true returns.
+    assert good.auc == 1.0 and good.agreement == 1.0
     bad = check_judge(ScriptedJudge(lambda t, q: -q.segments[0].true_return), TASK, probes, oracle=OracleJudge())
-    assert bad.auc == 0.0 and bad.overall == "fail"
+    assert bad.auc == 0.0 and bad.agreement == 0.0 and bad.overall == "fail"
     verdict = check_judge(scripted_from_true_return(), TASK, probes, oracle=OracleJudge())
     assert verdict.agreement == 1.0 and verdict.auc == 1.0 and verdict.overall == "pass"
 

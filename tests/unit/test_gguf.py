@@ -1,3 +1,4 @@
+# mypy: disable-error-code="call-arg"
 """GGUFJudge: yes/no margin math, and the real packaged SmolLM2-135M through llama-cpp-python."""
 
 from __future__ import annotations

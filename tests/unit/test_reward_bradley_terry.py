@@ -57,3 +57,17 @@ def test_numerically_stable_for_large_gaps():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shapes differ"):
         bt_loss(torch.zeros(3), torch.zeros(2), torch.zeros(3))
+
+
+def test_bt_loss_with_label_noise_matches_closed_form_and_bounds_flipped_labels() -> None:
+    eps = 0.1
+    d = torch.tensor([0.0, 2.0, -30.0], dtype=torch.float64)
+    y = torch.tensor([1.0, 1.0, 1.0], dtype=torch.float64)
+    p = eps / 2 + (1 - eps) * torch.sigmoid(d)
+    expected = -torch.log(p).mean()
+    got = bt_loss(d, torch.zeros_like(d), y, noise=eps)
+    assert torch.allclose(got, expected, atol=1e-12)
+    # A confidently contradicted label costs at most -log(eps/2), unlike plain BT (which grows linearly in d).
+    worst = bt_loss(torch.tensor([-1000.0]), torch.tensor([0.0]), torch.tensor([1.0]), noise=eps)
+    assert float(worst) <= -math.log(eps / 2) + 1e-6
+    assert float(bt_loss(torch.tensor([-1000.0]), torch.tensor([0.0]), torch.tensor([1.0]))) > 999

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="call-arg"
 """Zero-shot judges: projection math, labels with a fake encoder, the packaged MiniLM."""
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ def _seg(captions: Sequence[str] = (), n_up: int = 0, frames: np.ndarray | None 
     t = len(captions) if captions else 3
     obs = np.full((t, 1), n_up, dtype=np.float32)
     z = np.zeros(t, dtype=np.float32)
-    return Segment(obs=obs, acts=np.zeros((t, 1), np.float32), env_rewards=z, dones=z, captions=tuple(captions), frames=frames)
+    return Segment(
+        obs=obs, acts=np.zeros((t, 1), np.float32), env_rewards=z, dones=z, captions=tuple(captions), frames=frames
+    )
 
 
 def test_embedding_judge_labels_pairwise_pointwise_and_failures() -> None:
@@ -173,8 +176,10 @@ def test_zero_shot_reward_caches_captions() -> None:
 def test_factory_builds_zero_shot_types() -> None:
     from judgerl.judges.factory import JudgeUnavailableError, make_judge
 
-    pytest.importorskip("sentence_transformers", reason="extra `embed` not installed")
-    pytest.importorskip("transformers", reason="extra `clip` not installed")
+    import importlib.util
+
+    if importlib.util.find_spec("sentence_transformers") is None or importlib.util.find_spec("transformers") is None:
+        pytest.skip("extras `embed` and `clip` not installed")  # find_spec: no slow import needed here
     judge = make_judge(JudgeConfig(type="embedding"), _task(), seed=0)
     assert isinstance(judge, EmbeddingJudge)
     with pytest.raises(JudgeUnavailableError, match="CLIP weights"):

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="call-arg"
 """ClipJudge on a tiny random CLIP model saved in tmp_path (no weights ship in any package)."""
 
 from __future__ import annotations
@@ -113,8 +114,9 @@ def test_clip_judge_labels_segments(tiny_clip: Path) -> None:
     z = np.zeros(3, np.float32)
 
     def seg(frames: np.ndarray) -> Segment:
-        return Segment(obs=np.zeros((3, 1), np.float32), acts=np.zeros((3, 1), np.float32), env_rewards=z, dones=z,
-                       frames=frames)
+        return Segment(
+            obs=np.zeros((3, 1), np.float32), acts=np.zeros((3, 1), np.float32), env_rewards=z, dones=z, frames=frames
+        )
 
     sa, sb = seg(fa), seg(fb)
     labels = judge.judge(_task(), [Query("pointwise", (sa,)), Query("pairwise", (sa, sb))])

@@ -1,0 +1,138 @@
+"""End-to-end CLI runs on a tiny budget: artifacts, budgets, resume after SIGKILL, config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = [
+    "task.id=cartpole/balance-v0",
+    "iterations=2",
+    "collect_steps=300",
+    "agent.total_timesteps=1024",
+    "labels.total=12",
+    "eval.episodes=2",
+    "eval.fresh_timesteps=512",
+    "reward.epochs=5",
+]
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "judgerl.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def sets(items: list[str]) -> list[str]:
+    return [a for item in items for a in ("--set", item)]
+
+
+def label_rows(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT query_key, status FROM labels").fetchall()
+
+
+def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
+    t0 = time.perf_counter()
+    res = cli("run", *sets([*TINY, f"runs_dir={tmp_path}", "name=tiny"]))
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = tmp_path / "tiny"
+    for name in ("config.yaml", "labels.sqlite", "reward_model.pt", "agent.zip", "fresh_agent.zip",
+                 "metrics.jsonl", "eval.json", "report.html"):
+        assert (run / name).exists(), name
+    ev = json.loads((run / "eval.json").read_text())
+    for key in ("eval/return_mean", "eval/return_std", "eval/success_rate", "eval/episodes",
+                "eval/random/return_mean", "eval/fresh/return_mean"):
+        assert key in ev, key
+    assert ev["eval/episodes"] == 2
+    # Budgets mean what they say: every collected and trained step is counted, labels exactly as planned.
+    assert ev["budget/env_steps_collect"] == 600
+    assert 0 < ev["budget/env_steps_train"] <= 1024
+    assert ev["budget/env_steps_total"] == ev["budget/env_steps_collect"] + ev["budget/env_steps_train"]
+    assert ev["labels/ok"] == 12
+    assert len(label_rows(run / "labels.sqlite")) == 12
+    assert "eval/return_mean" in (run / "report.html").read_text()
+    assert time.perf_counter() - t0 < 90
+
+    # A second run on a finished directory changes nothing and buys nothing.
+    again = cli("run", *sets([*TINY, f"runs_dir={tmp_path}", "name=tiny"]))
+    assert again.returncode == 0
+    assert "already complete" in again.stdout
+    assert len(label_rows(run / "labels.sqlite")) == 12
+
+    report = cli("report", str(run))
+    assert report.returncode == 0 and "report.html" in report.stdout
+
+
+def test_sigkill_during_labelling_loses_nothing_and_reasks_nothing(tmp_path: Path) -> None:
+    args = sets([*TINY, f"runs_dir={tmp_path}", "name=killed", "judge.type=scripted", "judge.delay_s=0.1",
+                 "labels.total=40", "labels.initial_fraction=0.9", "iterations=2"])
+    db = tmp_path / "killed" / "labels.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "judgerl.cli", "run", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    stored: list[tuple[str, str]] = []
+    while time.time() < deadline:
+        if db.exists():
+            try:
+                stored = label_rows(db)
+            except sqlite3.OperationalError:
+                stored = []
+            if len(stored) >= 8:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = label_rows(db)
+    assert 8 <= len(stored) < 40, "the kill must land in the middle of labelling"
+
+    res = cli("run", *args, timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    final = label_rows(db)
+    keys = [k for k, _ in final]
+    # Nothing lost: every label stored before the kill is still there, exactly once (never asked again).
+    for key, _ in stored:
+        assert keys.count(key) == 1
+    assert len(set(keys)) == len(keys) == 40
+    ev = json.loads((tmp_path / "killed" / "eval.json").read_text())
+    assert ev["labels/ok"] == 40
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("labels.totl=5", "labels.totl"),
+        ("labels.total=-3", "labels.total"),
+        ("agent.algo=A2C", "agent.algo"),
+        ("task.id=pendulum/swingup-v9", "task.id"),
+        ("reward.ensemble_size=many", "reward.ensemble_size"),
+    ],
+)
+def test_config_errors_name_the_field_without_traceback(tmp_path: Path, override: str, needle: str) -> None:
+    res = cli("run", "--set", f"runs_dir={tmp_path}", "--set", override, timeout=60)
+    assert res.returncode == 2
+    assert needle in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not any(tmp_path.iterdir()), "no work may start on an invalid config"
+
+
+def test_sac_on_discrete_actions_is_refused_before_work(tmp_path: Path) -> None:
+    res = cli("run", *sets([f"runs_dir={tmp_path}", "task.id=cartpole/balance-v0", "agent.algo=SAC"]), timeout=60)
+    assert res.returncode == 2
+    assert "agent.algo" in res.stderr and "SAC" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_help_lists_config_fields() -> None:
+    res = cli("run", "--help", timeout=60)
+    assert res.returncode == 0
+    for key in ("labels.total", "judge.oracle.flip_prob", "agent.total_timesteps", "eval.fresh_agent"):
+        assert key in res.stdout
