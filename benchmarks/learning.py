@@ -35,12 +35,24 @@ SETUPS = {
 
 def one_run(name: str, seed: int, flip: float, labels: int, runs_dir: Path, baseline: bool) -> dict[str, float]:
     task_id, algo, steps, fresh, iters, collect = SETUPS[name]
-    cfg = load_config(None, [
-        f"name={name}-s{seed}-f{flip}", f"runs_dir={runs_dir}", f"seed={seed}", f"iterations={iters}",
-        f"collect_steps={collect}", f"task.id={task_id}", f"agent.algo={algo}", f"agent.total_timesteps={steps}",
-        f"labels.total={labels}", f"judge.oracle.flip_prob={flip}", "eval.episodes=20",
-        f"eval.fresh_timesteps={fresh}", f"eval.true_reward_baseline={str(baseline).lower()}",
-    ])
+    cfg = load_config(
+        None,
+        [
+            f"name={name}-s{seed}-f{flip}",
+            f"runs_dir={runs_dir}",
+            f"seed={seed}",
+            f"iterations={iters}",
+            f"collect_steps={collect}",
+            f"task.id={task_id}",
+            f"agent.algo={algo}",
+            f"agent.total_timesteps={steps}",
+            f"labels.total={labels}",
+            f"judge.oracle.flip_prob={flip}",
+            "eval.episodes=20",
+            f"eval.fresh_timesteps={fresh}",
+            f"eval.true_reward_baseline={str(baseline).lower()}",
+        ],
+    )
     t0 = time.perf_counter()
     run_dir = run(cfg)
     out = json.loads((run_dir / "eval.json").read_text())
@@ -68,22 +80,34 @@ def main() -> None:
                     if true_ret is None:
                         true_ret = ev["eval/true_reward/return_mean"]
                     rnd, fresh = ev["eval/random/return_mean"], ev["eval/fresh/return_mean"]
-                    row = {"task": name, "seed": seed, "flip": flip, "fresh": fresh, "cotrained": ev["eval/return_mean"],
-                           "true_reward": true_ret, "random": rnd, "score": (fresh - rnd) / (true_ret - rnd),
-                           "labels": ev.get("labels/ok", float("nan")),
-                           "steps": ev["budget/env_steps_total"],
-                           **{k: v for k, v in ev.items() if k.startswith("time/")}}
+                    row = {
+                        "task": name,
+                        "seed": seed,
+                        "flip": flip,
+                        "fresh": fresh,
+                        "cotrained": ev["eval/return_mean"],
+                        "true_reward": true_ret,
+                        "random": rnd,
+                        "score": (fresh - rnd) / (true_ret - rnd),
+                        "labels": ev.get("labels/ok", float("nan")),
+                        "steps": ev["budget/env_steps_total"],
+                        **{k: v for k, v in ev.items() if k.startswith("time/")},
+                    }
                     results.append(row)
                     print(json.dumps(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"\n{'task':9s} {'flip':>4s} {'seed':>4s} {'fresh':>8s} {'cotrain':>8s} {'true':>8s} {'random':>8s} "
-          f"{'score':>6s} {'labels':>6s} {'collect':>7s} {'judge':>6s} {'fit':>6s} {'train':>6s} {'fresh_s':>7s}")
+    print(
+        f"\n{'task':9s} {'flip':>4s} {'seed':>4s} {'fresh':>8s} {'cotrain':>8s} {'true':>8s} {'random':>8s} "
+        f"{'score':>6s} {'labels':>6s} {'collect':>7s} {'judge':>6s} {'fit':>6s} {'train':>6s} {'fresh_s':>7s}"
+    )
     for r in results:
-        print(f"{r['task']:9s} {r['flip']:4.2f} {r['seed']:4d} {r['fresh']:8.1f} {r['cotrained']:8.1f} "
-              f"{r['true_reward']:8.1f} {r['random']:8.1f} {r['score']:6.3f} {r['labels']:6.0f} "
-              f"{r.get('time/collect_s', 0):7.1f} {r.get('time/judge_s', 0):6.1f} {r.get('time/fit_s', 0):6.1f} "
-              f"{r.get('time/train_s', 0):6.1f} {r.get('time/fresh_s', 0):7.1f}")
+        print(
+            f"{r['task']:9s} {r['flip']:4.2f} {r['seed']:4d} {r['fresh']:8.1f} {r['cotrained']:8.1f} "
+            f"{r['true_reward']:8.1f} {r['random']:8.1f} {r['score']:6.3f} {r['labels']:6.0f} "
+            f"{r.get('time/collect_s', 0):7.1f} {r.get('time/judge_s', 0):6.1f} {r.get('time/fit_s', 0):6.1f} "
+            f"{r.get('time/train_s', 0):6.1f} {r.get('time/fresh_s', 0):7.1f}"
+        )
     for name in args.tasks:
         for flip in args.flips:
             s = [r["score"] for r in results if r["task"] == name and r["flip"] == flip]

@@ -135,12 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="judgerl", description="Reinforcement learning from AI feedback.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run or resume a training run from a YAML config",
-                       description="Run (or resume) collect → judge → fit reward → train → evaluate.",
-                       epilog="config keys (use --set key=value or YAML):\n" + config_help(),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = sub.add_parser(
+        "run",
+        help="run or resume a training run from a YAML config",
+        description="Run (or resume) collect → judge → fit reward → train → evaluate.",
+        epilog="config keys (use --set key=value or YAML):\n" + config_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     r.add_argument("config", nargs="?", default=None, help="YAML config; omitted = built-in defaults")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key, e.g. labels.total=100")
+    r.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a key, e.g. labels.total=100"
+    )
     r.add_argument("--force", action="store_true", help="run even if the judge fails its preflight")
     r.add_argument("--help-config", action="store_true", help="list every config key and exit")
     r.set_defaults(func=_cmd_run)
@@ -180,9 +185,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"judgerl: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        from judgerl.loop import RunStopped
+
+        if not isinstance(e, RunStopped):
+            raise
+        print(f"judgerl: run stopped: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
-        print("\njudgerl: interrupted; every label bought so far is stored. Run the same command to resume.",
-              file=sys.stderr)
+        print(
+            "\njudgerl: interrupted; every label bought so far is stored. Run the same command to resume.",
+            file=sys.stderr,
+        )
         return 130
 
 

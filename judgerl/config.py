@@ -59,12 +59,7 @@ class QueryConfig(_Stage):
     sampler: Literal["random", "disagreement"] = Field(
         "random", description="random pairs, or pairs the reward ensemble disagrees on most (active)."
     )
-    candidate_factor: int = Field(
-        4, ge=1, le=100, description="Disagreement sampler: candidates drawn per query kept."
-    )
-    pool_episodes: int = Field(
-        0, ge=0, description="Keep segments from this many most recent episodes in the pool (0 = all)."
-    )
+    candidate_factor: int = Field(4, ge=1, le=100, description="Disagreement sampler: candidates drawn per query kept.")
 
 
 class OracleNoiseConfig(_Stage):
@@ -74,9 +69,7 @@ class OracleNoiseConfig(_Stage):
         0.0, ge=0.0, description="Boltzmann-rational temperature: P(A) = sigmoid((R_A - R_B)/T); 0 = deterministic."
     )
     flip_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability that a label is flipped after sampling.")
-    tie_threshold: float = Field(
-        0.0, ge=0.0, description="|R_A - R_B| at or below this gives a tie (preference 0.5)."
-    )
+    tie_threshold: float = Field(0.0, ge=0.0, description="|R_A - R_B| at or below this gives a tie (preference 0.5).")
     position_bias: float = Field(
         0.0, ge=-1.0, le=1.0, description="Probability mass moved towards the first-shown segment (positive) or second."
     )
@@ -150,7 +143,7 @@ class ZeroShotConfig(_Stage):
 
 
 class GGUFConfig(_Stage):
-    """Local GGUF model through llama-cpp-python (extra `llama`)."""
+    """Local GGUF model through llama-cpp-python (installed by scripts/build_llama_wheel.sh)."""
 
     model_path: str | None = Field(None, description="Path to a .gguf file; default: the packaged SmolLM2-135M.")
     n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
@@ -223,7 +216,9 @@ class RewardConfig(_Stage):
     epochs: int = Field(100, ge=1, description="Training epochs per fit (with early stopping on validation).")
     batch_size: int = Field(32, ge=1, description="Labels per gradient step.")
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of labels held out for validation accuracy.")
-    normalize: bool = Field(True, description="Scale rewards to unit std on recent transitions before RL.")
+    normalize: bool = Field(
+        True, description="Divide rewards by their running root mean square before RL (scale only, no shift)."
+    )
     warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
     activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden activation.")
     label_noise: float = Field(
@@ -266,7 +261,9 @@ class EvalConfig(_Stage):
     fresh_agent: bool = Field(
         True, description="Also train a fresh agent from scratch on the final reward model and evaluate it."
     )
-    fresh_timesteps: int | None = Field(None, ge=1, description="Steps for the fresh agent; default agent.total_timesteps.")
+    fresh_timesteps: int | None = Field(
+        None, ge=1, description="Steps for the fresh agent; default agent.total_timesteps."
+    )
     true_reward_baseline: bool = Field(False, description="Also train the same algorithm on the true reward.")
 
 
@@ -420,8 +417,12 @@ def validate_references(cfg: RunConfig) -> None:
         raise ConfigError(f"agent.algo: SAC needs continuous actions but {task.id} has {space}; use PPO or DQN")
     if algo == "DQN" and not isinstance(space, gym.spaces.Discrete):
         raise ConfigError(f"agent.algo: DQN needs discrete actions but {task.id} has {space}; use PPO or SAC")
+    if cfg.query.sampler == "disagreement" and cfg.query.kind != "pairwise":
+        raise ConfigError("query.sampler: disagreement sampling picks pairs; use query.kind=pairwise or sampler=random")
     if cfg.query.kind == "episode":
-        raise ConfigError("query.kind: episode verdicts train an episode classifier; use `judgerl study` for them, "
-                          "or pairwise/pointwise here")
+        raise ConfigError(
+            "query.kind: episode verdicts train an episode classifier; use `judgerl study` for them, "
+            "or pairwise/pointwise here"
+        )
     if cfg.judge.type in ("clip",) and not cfg.task.render:
         raise ConfigError("task.render: the clip judge looks at frames; set task.render=true")

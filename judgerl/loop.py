@@ -28,13 +28,13 @@ from judgerl.agents.sb3 import (
 )
 from judgerl.config import RunConfig, dump_config
 from judgerl.envs.collect import collect_episodes
-from judgerl.envs.factory import make_vec_env
+from judgerl.envs.factory import make_vec_env, obs_dim
 from judgerl.envs.normalize import RunningRewardScale
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 from judgerl.evaluation.ground_truth import evaluate, normalized_score, sb3_policy
 from judgerl.evaluation.logger import MetricsLogger
 from judgerl.judges.factory import make_judge
-from judgerl.labels.cached import CachedJudge
+from judgerl.labels.cached import CachedJudge, carry_spending
 from judgerl.labels.store import LabelStore
 from judgerl.queries.samplers import make_sampler
 from judgerl.queries.segments import cut_segments
@@ -47,8 +47,16 @@ from judgerl.tasks import get_task
 from judgerl.types import Query
 
 
-class BudgetStop(RuntimeError):
-    """The judge's budget ran out; the run stopped cleanly and can be resumed with a larger budget."""
+class RunStopped(RuntimeError):
+    """The run stopped cleanly before finishing; everything bought is stored and running again resumes."""
+
+
+class BudgetStop(RunStopped):
+    """The judge's budget ran out; raise the budget and run again to resume."""
+
+
+class NoUsableLabels(RunStopped):
+    """Every label so far failed or abstained: there is nothing to fit a reward model on."""
 
 
 def run(cfg: RunConfig) -> Path:
@@ -64,12 +72,11 @@ def run(cfg: RunConfig) -> Path:
     # ── Setup: run directory, resolved config, seeds, logger, resume state ──────────
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_config(cfg))
     state = RunState.load(run_dir)
     if state.done:
         print(f"run {run_dir} is already complete; nothing to do (use a new name to start over)")
         return run_dir
-    rng = np.random.default_rng([cfg.seed, state.iteration])
+    (run_dir / "config.yaml").write_text(dump_config(cfg))
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     log = MetricsLogger(run_dir)
@@ -88,11 +95,14 @@ def run(cfg: RunConfig) -> Path:
     # ── ② Judge, behind the label store's cache ─────────────────────────────────────
     store = LabelStore(_store_path(cfg), fsync=cfg.labels.fsync)
     judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store)
+    carry_spending(judge, store)
 
     # ── ④ Reward model (ensemble) and the env wrapper that replaces the reward ──────
-    featurizer = Featurizer(int(np.prod(train_env.observation_space.shape)), train_env.action_space)
+    featurizer = Featurizer(obs_dim(train_env.observation_space), train_env.action_space)
     reward_path = run_dir / "reward_model.pt"
-    reward = RewardEnsemble.load(reward_path) if reward_path.exists() else RewardEnsemble(featurizer, cfg.reward, cfg.seed)
+    reward = (
+        RewardEnsemble.load(reward_path) if reward_path.exists() else RewardEnsemble(featurizer, cfg.reward, cfg.seed)
+    )
     scale = RunningRewardScale(momentum=cfg.env.reward_scale_momentum) if cfg.reward.normalize else None
     if scale is not None and "reward_scale" in state.extra:
         scale.load_state(state.extra["reward_scale"])
@@ -105,20 +115,29 @@ def run(cfg: RunConfig) -> Path:
     if agent_path.exists():
         agent = load_agent(agent_path, algo, venv, cfg.agent.device)
     else:
-        agent = make_agent(algo, venv, task, cfg.seed, cfg.agent.hyperparams, cfg.agent.total_timesteps, cfg.agent.device)
+        agent = make_agent(
+            algo, venv, task, cfg.seed, cfg.agent.hyperparams, cfg.agent.total_timesteps, cfg.agent.device
+        )
     recorder = ReturnRecorder()
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(cfg.agent.total_timesteps, cfg.iterations, rollout_size(agent))
 
     for it in range(state.iteration, cfg.iterations):
+        # Seeded per iteration, so a resumed run draws exactly what an uninterrupted one would.
+        rng = np.random.default_rng([cfg.seed, it])
         # ── Collect episodes with the current agent (random before any training) ────
         queries = store.queries_for_iteration(it)
         if not queries:
             t0 = time.perf_counter()
             policy = None if it == 0 else sb3_policy(agent, deterministic=False)
             episodes, spent = collect_episodes(
-                task, cfg.collect_steps, seed=cfg.seed * 1000 + it, policy=policy,
-                render=cfg.task.render, n_envs=min(4, n_envs), episode_prefix=f"it{it}-",
+                task,
+                cfg.collect_steps,
+                seed=cfg.seed * 1000 + it,
+                policy=policy,
+                render=cfg.task.render,
+                n_envs=min(4, n_envs),
+                episode_prefix=f"it{it}-",
                 frame_size=cfg.task.frame_size,
             )
             state.env_steps_collect += spent
@@ -145,11 +164,18 @@ def run(cfg: RunConfig) -> Path:
         if any(lab.provenance.transient and lab.provenance.error.startswith("budget") for lab in labels):
             state.save(run_dir)
             raise BudgetStop(f"judge budget exhausted in iteration {it}; raise judge.budget and run again to resume")
-        log.log(it, {**store.stats(judge.id), **_cache_stats(judge)}, stage="judge")
+        log.log(it, {**store.stats(judge.id), **_judge_metrics(judge)}, stage="judge")
 
         # ── ④ Fit the reward model on every usable label bought so far ───────────────
+        # (preflight probes, iteration -1, are paid for but not part of the label budget)
         t0 = time.perf_counter()
-        pairs = training_pairs(store.labelled(judge.id), rng)
+        pairs = training_pairs(store.labelled(judge.id, min_iteration=0), rng)
+        if not pairs:
+            state.save(run_dir)
+            raise NoUsableLabels(
+                f"iteration {it}: the judge gave no usable label yet (see labels.sqlite: "
+                f"{store.stats(judge.id)}); check it with `judgerl check-judge`, then run again"
+            )
         fit_metrics = fit_preferences(reward, pairs, cfg.reward, rng)
         reward.save(reward_path)
         venv.set_reward_model(reward)
@@ -190,37 +216,53 @@ def run(cfg: RunConfig) -> Path:
         # The honest test of the learned reward: a new agent that never co-evolved with it.
         t0 = time.perf_counter()
         fresh_steps = cfg.eval.fresh_timesteps or cfg.agent.total_timesteps
-        fresh_env = LearnedRewardVecEnv(make_vec_env(task, n_envs, seed=cfg.seed + 1), reward, normalizer=scale,
-                                        absorbing_offset=absorbing_offset)
+        fresh_env = LearnedRewardVecEnv(
+            make_vec_env(task, n_envs, seed=cfg.seed + 1), reward, normalizer=scale, absorbing_offset=absorbing_offset
+        )
         fresh = make_agent(algo, fresh_env, task, cfg.seed + 1, cfg.agent.hyperparams, fresh_steps, cfg.agent.device)
         fresh.learn(fresh_steps, progress_bar=False)
         save_agent(fresh, run_dir / "fresh_agent.zip")
-        summary.update(evaluate(task, sb3_policy(fresh), cfg.eval.episodes, seed=20_000 + cfg.seed).as_metrics("eval/fresh"))
+        summary.update(
+            evaluate(task, sb3_policy(fresh), cfg.eval.episodes, seed=20_000 + cfg.seed).as_metrics("eval/fresh")
+        )
         summary["budget/env_steps_fresh"] = float(fresh.num_timesteps)
         timed("fresh", t0)
     if cfg.eval.true_reward_baseline:
         t0 = time.perf_counter()
         true_steps = cfg.eval.fresh_timesteps or cfg.agent.total_timesteps
-        base = make_agent(algo, make_vec_env(task, n_envs, seed=cfg.seed + 2), task, cfg.seed + 2,
-                          cfg.agent.hyperparams, true_steps, cfg.agent.device)
+        base = make_agent(
+            algo,
+            make_vec_env(task, n_envs, seed=cfg.seed + 2),
+            task,
+            cfg.seed + 2,
+            cfg.agent.hyperparams,
+            true_steps,
+            cfg.agent.device,
+        )
         base.learn(true_steps, progress_bar=False)
         true_eval = evaluate(task, sb3_policy(base), cfg.eval.episodes, seed=20_000 + cfg.seed)
         summary.update(true_eval.as_metrics("eval/true_reward"))
         for who in ("eval", "eval/fresh"):
             if f"{who}/return_mean" in summary:
                 summary[f"{who}/normalized_score"] = normalized_score(
-                    summary[f"{who}/return_mean"], rand.return_mean, true_eval.return_mean)
+                    summary[f"{who}/return_mean"], rand.return_mean, true_eval.return_mean
+                )
         timed("baseline", t0)
 
-    summary.update({
-        "budget/env_steps_train": float(state.env_steps_train),
-        "budget/env_steps_collect": float(state.env_steps_collect),
-        "budget/env_steps_total": float(state.env_steps_train + state.env_steps_collect),
-        "budget/labels_planned": float(cfg.labels.total),
-        **store.stats(judge.id),
-        **timings,
-    })
-    write_atomic(run_dir / "eval.json", json.dumps(summary, indent=2, sort_keys=True))
+    summary.update(
+        {
+            "budget/env_steps_train": float(state.env_steps_train),
+            "budget/env_steps_collect": float(state.env_steps_collect),
+            "budget/env_steps_total": float(state.env_steps_train + state.env_steps_collect),
+            "budget/labels_planned": float(cfg.labels.total),
+            "labels/used_for_reward": float(len(store.labelled(judge.id, min_iteration=0))),
+            **store.stats(judge.id),
+            **timings,
+        }
+    )
+    # Strict JSON: an undefined number (e.g. a normalised score with equal baselines) is null, not NaN.
+    clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
+    write_atomic(run_dir / "eval.json", json.dumps(clean, indent=2, sort_keys=True, allow_nan=False))
     log.log(cfg.iterations, summary, stage="final")
     log.close()
     state.done = True
@@ -249,5 +291,14 @@ def _store_path(cfg: RunConfig) -> Path:
     return p if p.is_absolute() else cfg.run_dir / p
 
 
-def _cache_stats(judge: CachedJudge) -> dict[str, float]:
-    return {"labels/cache_hits": float(judge.cache_hits), "labels/cache_misses": float(judge.cache_misses)}
+def _judge_metrics(judge: CachedJudge) -> dict[str, float]:
+    """Cache counters plus whatever the inner judge (and its wrappers) report, e.g. ``judge/http_*``."""
+    out = dict(judge.stats())
+    node: object = judge.inner
+    while node is not None:
+        for name in ("metrics", "stats"):
+            fn = getattr(node, name, None)
+            if callable(fn):
+                out.update({k: float(v) for k, v in fn().items() if isinstance(v, int | float)})
+        node = getattr(node, "inner", None)
+    return out

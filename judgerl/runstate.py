@@ -33,10 +33,7 @@ def label_schedule(total: int, iterations: int, initial_fraction: float, schedul
     first = max(1, round(total * initial_fraction))
     first = min(first, total - (iterations - 1))
     rest = total - first
-    if schedule == "constant":
-        weights = [1.0] * (iterations - 1)
-    else:
-        weights = [1.0 / (1.0 + i) for i in range(1, iterations)]
+    weights = [1.0] * (iterations - 1) if schedule == "constant" else [1.0 / (1.0 + i) for i in range(1, iterations)]
     raw = [rest * w / sum(weights) for w in weights]
     parts = [max(1, int(r)) for r in raw]
     # Hand out the rounding remainder to the largest fractional parts, keep the sum exact.

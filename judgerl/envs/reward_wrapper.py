@@ -113,8 +113,9 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         """
         n = len(obs)
         learned = np.asarray(
-            self.reward_model.predict(obs.reshape(n, -1).astype(np.float32, copy=False), acts.reshape(n, -1),
-                                      np.zeros(n, dtype=np.float32)),
+            self.reward_model.predict(
+                obs.reshape(n, -1).astype(np.float32, copy=False), acts.reshape(n, -1), np.zeros(n, dtype=np.float32)
+            ),
             dtype=np.float32,
         ).reshape(n) - np.float32(self.offset)
         if self.normalizer is None:

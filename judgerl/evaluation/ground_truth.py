@@ -48,10 +48,7 @@ def evaluate(task: TaskSpec, policy: Policy | None, episodes: int, seed: int) ->
             total, steps, done = 0.0, 0, False
             info: dict = {}
             while not done:
-                if policy is None:
-                    action = env.action_space.sample()
-                else:
-                    action = policy(np.asarray(obs)[None])[0]
+                action = env.action_space.sample() if policy is None else policy(np.asarray(obs)[None])[0]
                 obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 steps += 1

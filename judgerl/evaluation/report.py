@@ -39,10 +39,16 @@ def _plots(run_dir: Path, records: list[dict[str, Any]]) -> list[str]:
     media.mkdir(exist_ok=True)
     out: list[str] = []
     series = {
-        "returns.png": ("iteration", ["eval/return_mean", "agent/true_return", "agent/learned_return"],
-                        "true return (eval, training) and learned return"),
-        "reward.png": ("reward", ["reward/val_accuracy", "reward/val_true_corr"],
-                       "reward model: validation accuracy and correlation with the true return"),
+        "returns.png": (
+            "iteration",
+            ["eval/return_mean", "agent/true_return", "agent/learned_return"],
+            "true return (eval, training) and learned return",
+        ),
+        "reward.png": (
+            "reward",
+            ["reward/val_accuracy", "reward/val_true_corr"],
+            "reward model: validation accuracy and correlation with the true return",
+        ),
     }
     for name, (stage, keys, title) in series.items():
         rows = [r for r in records if r.get("stage") == stage]
@@ -79,13 +85,21 @@ def write_report(run_dir: str | Path) -> Path:
     cfg_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").exists() else "(no config.yaml)"
     ev: dict[str, Any] = json.loads((run_dir / "eval.json").read_text()) if (run_dir / "eval.json").exists() else {}
     records = read_metrics(run_dir)
-    parts = [f"<!doctype html><meta charset=utf-8><title>judgerl run {html.escape(run_dir.name)}</title>",
-             f"<style>{_CSS}</style><h1>judgerl run <code>{html.escape(run_dir.name)}</code></h1>"]
+    parts = [
+        f"<!doctype html><meta charset=utf-8><title>judgerl run {html.escape(run_dir.name)}</title>",
+        f"<style>{_CSS}</style><h1>judgerl run <code>{html.escape(run_dir.name)}</code></h1>",
+    ]
     if not ev:
-        parts.append("<p class=note>No eval.json yet: the run has not finished. Run <code>judgerl run</code> "
-                     "again on the same config to resume it.</p>")
-    groups = [("Ground truth (final agent, fresh agent, baselines)", "eval"), ("Judge and labels", ("judge", "labels")),
-              ("Budget", "budget"), ("Wall-clock per stage (s)", "time")]
+        parts.append(
+            "<p class=note>No eval.json yet: the run has not finished. Run <code>judgerl run</code> "
+            "again on the same config to resume it.</p>"
+        )
+    groups: list[tuple[str, str | tuple[str, ...]]] = [
+        ("Ground truth (final agent, fresh agent, baselines)", "eval"),
+        ("Judge and labels", ("judge", "labels")),
+        ("Budget", "budget"),
+        ("Wall-clock per stage (s)", "time"),
+    ]
     for title, prefix in groups:
         rows = [(k, v) for k, v in sorted(ev.items()) if k.startswith(prefix)]
         if rows:

@@ -370,6 +370,7 @@ def _compare(
     # Oracle values are verdicts, 1.0 = yes.
     positive = np.array([truth[i].value for i in idx], dtype=float) >= 0.5
     auc = rank_auc(values, positive)
+    agreement: float | None
     if np.all((values == 0.0) | (values == 1.0)):
         agreement = float(np.mean((values >= 0.5) == positive))
     else:

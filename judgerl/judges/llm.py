@@ -34,7 +34,7 @@ import httpx
 from judgerl.config import ClientConfig, JudgeConfig, PriceConfig
 from judgerl.judges.base import OnLabel
 from judgerl.judges.client import ChatClient, ChatResult
-from judgerl.judges.client_budget import Budget
+from judgerl.judges.client_budget import Budget, Spend
 from judgerl.judges.llm_calibration import Calibration, median_threshold, pairs_from_scores
 from judgerl.judges.llm_parse import is_refusal, parse_choice, parse_verdict, parse_yes_no, yes_no_margin
 from judgerl.judges.llm_prompts import DEFAULT_PROMPTS, View, load_prompt, render_pointwise, render_query
@@ -222,7 +222,9 @@ class ChatJudge:
         try:
             render_query(self.templates, task, query, self.view, form, self.allow_ties).messages(self.cfg)
         except ValueError as e:
-            return Label(query.key, "failed", Provenance(self.id, self.cfg.model, self.templates[form].sha, error=str(e)))
+            return Label(
+                query.key, "failed", Provenance(self.id, self.cfg.model, self.templates[form].sha, error=str(e))
+            )
         return None
 
     async def _ensure_content_free(self, task: TaskSpec) -> str:
@@ -289,6 +291,14 @@ class ChatJudge:
             if values and all(q.kind != "pairwise" for q in queries):
                 self.threshold = median_threshold(values)
         return labels
+
+    def count_earlier_spending(self, calls: int, tokens: int, cost_usd: float) -> None:
+        """Count what earlier runs of the same run directory spent against this run's budget.
+
+        The budget is a hard limit per run directory, so a resumed run (or the run
+        after a preflight) starts from what the label store says was already spent.
+        """
+        self.client.budget.spent = self.client.budget.spent + Spend(calls, tokens, cost_usd)
 
     def calibrate(self, task: TaskSpec, queries: Sequence[Query]) -> float:
         """Set :attr:`threshold` to the median pointwise value over ``queries`` (a calibration set).

@@ -19,7 +19,7 @@ from judgerl.envs.collect import collect_episodes
 from judgerl.judges.check import PreflightReport, check_judge
 from judgerl.judges.factory import make_judge
 from judgerl.judges.oracle import OracleJudge
-from judgerl.labels.cached import CachedJudge
+from judgerl.labels.cached import CachedJudge, carry_spending
 from judgerl.labels.store import LabelStore
 from judgerl.queries.segments import cut_segments, episode_segment
 from judgerl.runstate import write_atomic
@@ -83,7 +83,10 @@ def run_preflight(cfg: RunConfig, n_probes: int = 64) -> PreflightReport:
     store = LabelStore(store_path if store_path.is_absolute() else cfg.run_dir / store_path, fsync=cfg.labels.fsync)
     try:
         judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, iteration=PREFLIGHT_ITERATION)
-        oracle = OracleJudge(seed=cfg.seed) if (task.oracle_verdict is not None or cfg.query.kind == "pairwise") else None
+        carry_spending(judge, store)
+        oracle = (
+            OracleJudge(seed=cfg.seed) if (task.oracle_verdict is not None or cfg.query.kind == "pairwise") else None
+        )
         report = check_judge(judge, task, probes, oracle=oracle, planned_labels=cfg.labels.total)
     finally:
         store.close()

@@ -138,3 +138,25 @@ class CachedJudge:
             "judge/calls": float(self.calls),
             "judge/cache_hit_rate": self.cache_hits / seen if seen else 0.0,
         }
+
+
+def carry_spending(judge: Judge, store: LabelStore) -> None:
+    """Count what the store says ``judge`` already spent against its budget (if it has one).
+
+    Walks wrapper judges through their ``inner`` attribute and calls
+    ``count_earlier_spending(calls, tokens, cost_usd)`` on the first judge that
+    offers it, so a run's money/token/call budget holds across resumes and preflights.
+    Calls are counted as label rows plus their retries.
+    """
+    stats = store.stats(judge.id)
+    node: object = judge
+    while node is not None:
+        count = getattr(node, "count_earlier_spending", None)
+        if callable(count):
+            count(
+                int(stats.get("labels/total", 0) + stats.get("judge/retries", 0)),
+                int(stats.get("judge/tokens_in", 0) + stats.get("judge/tokens_out", 0)),
+                float(stats.get("judge/cost_usd", 0.0)),
+            )
+            return
+        node = getattr(node, "inner", None)

@@ -324,7 +324,9 @@ class LabelStore:
                 out[r["query_key"]] = label_from_row(r)
         return out
 
-    def labelled(self, judge_id: str | None = None, statuses: Sequence[str] = ("ok",)) -> list[tuple[Query, Label]]:
+    def labelled(
+        self, judge_id: str | None = None, statuses: Sequence[str] = ("ok",), min_iteration: int | None = None
+    ) -> list[tuple[Query, Label]]:
         """The effective labels (see :meth:`cached`) with their queries, for reward fitting.
 
         Only labels whose query is registered are returned; one per
@@ -333,6 +335,8 @@ class LabelStore:
         Args:
             judge_id: Restrict to one judge; ``None`` returns every judge's labels.
             statuses: Which statuses to keep.
+            min_iteration: Keep only queries registered in this iteration or later
+                (the loop passes 0 to leave out preflight probes, iteration -1).
 
         Returns:
             ``(query, label)`` pairs ordered by when the label was written.
@@ -343,12 +347,13 @@ class LabelStore:
         if judge_id is not None:
             where, params = where + " AND judge_id = ?", [judge_id]
         marks = ",".join("?" * len(statuses))
+        it_filter, it_params = ("AND q.iteration >= ?", [min_iteration]) if min_iteration is not None else ("", [])
         rows = self._read(
             f"""WITH eff AS (SELECT MAX(id) AS id FROM labels WHERE {where} GROUP BY judge_id, query_key)
                 SELECT l.*, q.kind AS q_kind, q.segment_keys AS q_segment_keys
                 FROM labels l JOIN eff ON l.id = eff.id JOIN queries q ON q.key = l.query_key
-                WHERE l.status IN ({marks}) ORDER BY l.id""",
-            (*params, *statuses),
+                WHERE l.status IN ({marks}) {it_filter} ORDER BY l.id""",
+            (*params, *statuses, *it_params),
         )
         memo: dict[str, Segment] = {}
         return [(self._query_from(r["q_kind"], r["q_segment_keys"], memo), label_from_row(r)) for r in rows]

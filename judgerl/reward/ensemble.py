@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from judgerl.config import RewardConfig
+from judgerl.reward.fast_predict import NumpyEnsemble
 from judgerl.reward.features import Featurizer, SegmentBatch, stack_segments
 from judgerl.reward.mlp import RewardNet
 from judgerl.reward.threads import torch_threads
@@ -30,6 +31,8 @@ from judgerl.types import Segment
 FORMAT = "judgerl.reward.RewardEnsemble"
 FORMAT_VERSION = 1
 _THREAD_CAP_ROWS = 32
+# Batches up to this many rows use the numpy path (fast_predict.py): per-step calls from the env wrapper.
+_FAST_ROWS = 256
 
 
 class RewardEnsemble:
@@ -53,6 +56,9 @@ class RewardEnsemble:
                 for _ in range(self.cfg.ensemble_size)
             ]
         self.reset()
+        self._fast = (
+            NumpyEnsemble(featurizer, self.members) if NumpyEnsemble.supported(featurizer, self.members) else None
+        )
 
     @property
     def size(self) -> int:
@@ -107,6 +113,9 @@ class RewardEnsemble:
         Returns:
             Rewards, shape ``(N,)`` float32 (reward units are arbitrary: BT is scale-free).
         """
+        # Hot path (one call per env step): small batches of live transitions go through numpy.
+        if self._fast is not None and len(obs) <= _FAST_ROWS and (dones is None or not np.any(dones)):
+            return self._fast.predict_live(obs, acts)
         return self._members_rows(obs, acts, dones).mean(dim=0).numpy()
 
     def predict_members(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None = None) -> np.ndarray:

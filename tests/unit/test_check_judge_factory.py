@@ -102,9 +102,22 @@ def _probes() -> dict[str, list[Query]]:
 
 
 @functools.cache
+def _fake_server_url() -> str:
+    """A fake OpenAI-compatible server on 127.0.0.1 for the ``openai`` type (started once, daemon thread)."""
+    from judgerl.testing.fake_openai import FakeOpenAIServer
+
+    server = FakeOpenAIServer(latency_s=0.0)
+    server.__enter__()
+    return server.base_url
+
+
+@functools.cache
 def _built(type_name: str) -> Judge:
     """One judge per type for the whole module: model-backed judges are slow to load."""
-    return make_judge(JudgeConfig.model_validate({"type": type_name}), TASK, seed=0)
+    cfg: dict[str, object] = {"type": type_name}
+    if type_name == "openai":
+        cfg["client"] = {"base_url": _fake_server_url(), "model": "fake", "max_retries": 0}
+    return make_judge(JudgeConfig.model_validate(cfg), TASK, seed=0)
 
 
 CONFIG_TYPES = typing.get_args(JudgeConfig.model_fields["type"].annotation)

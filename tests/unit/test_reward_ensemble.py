@@ -227,3 +227,29 @@ def test_predict_overhead_sanity():
     print(f"RewardEnsemble.predict, 8 rows, K=3: {per_call_us:.0f} us/call")
     np.testing.assert_array_equal(out, first)
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()  # no mode leaks out
+
+
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-2.0, 2.0, (2,), np.float32)])
+def test_numpy_hot_path_matches_torch_and_never_serves_stale_weights(space: gym.Space) -> None:
+    from judgerl.reward.fast_predict import NumpyEnsemble
+
+    ens = RewardEnsemble(Featurizer(4, space), RewardConfig(ensemble_size=3), seed=0)
+    assert ens._fast is not None
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(8, 4)).astype(np.float32)
+    acts = (
+        rng.integers(0, 3, size=(8, 1)) if isinstance(space, gym.spaces.Discrete) else rng.uniform(-3, 3, size=(8, 2))
+    ).astype(np.float32)
+
+    def torch_mean() -> np.ndarray:
+        return ens._members_rows(obs, acts, None).mean(dim=0).numpy()
+
+    np.testing.assert_allclose(ens.predict(obs, acts), torch_mean(), rtol=1e-5, atol=1e-6)
+    # Change the weights in place (as an optimiser step or load_state_dict does): the fast path follows.
+    with torch.no_grad():
+        for m in ens.members:
+            for p in m.parameters():
+                p.add_(0.1)
+            m.feat_mean.add_(0.5)
+    np.testing.assert_allclose(ens.predict(obs, acts), torch_mean(), rtol=1e-5, atol=1e-6)
+    assert NumpyEnsemble.supported(ens.featurizer, ens.members)

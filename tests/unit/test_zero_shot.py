@@ -174,9 +174,9 @@ def test_zero_shot_reward_caches_captions() -> None:
 
 
 def test_factory_builds_zero_shot_types() -> None:
-    from judgerl.judges.factory import JudgeUnavailableError, make_judge
-
     import importlib.util
+
+    from judgerl.judges.factory import JudgeUnavailableError, make_judge
 
     if importlib.util.find_spec("sentence_transformers") is None or importlib.util.find_spec("transformers") is None:
         pytest.skip("extras `embed` and `clip` not installed")  # find_spec: no slow import needed here
