@@ -324,6 +324,9 @@ def check_judge(
         checks.append(_grade_low("auc", auc, th.auc_fail, th.auc_warn))
     if swap_consistency is not None:
         checks.append(_grade_low("swap_consistency", swap_consistency, th.swap_fail, th.swap_warn))
+    if oracle is not None and agreement is None and auc is None:
+        # Nothing to compare against (e.g. every probe had the same true return): never a silent pass.
+        checks.append(CheckResult("oracle_comparison", float("nan"), "warn", "probes must differ in true return"))
     overall = max((c.verdict for c in checks), key=lambda v: _SEVERITY[v])
     return PreflightReport(
         judge_id=jid,

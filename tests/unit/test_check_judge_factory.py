@@ -120,6 +120,16 @@ def _built(type_name: str) -> Judge:
     return make_judge(JudgeConfig.model_validate(cfg), TASK, seed=0)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _close_cached_judges() -> typing.Iterator[None]:
+    """Free model-backed judges before interpreter shutdown (llama.cpp's finaliser fails once modules are gone)."""
+    yield
+    _built.cache_clear()
+    import gc
+
+    gc.collect()
+
+
 CONFIG_TYPES = typing.get_args(JudgeConfig.model_fields["type"].annotation)
 
 
