@@ -90,8 +90,10 @@ def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
 def assert_documented(run: Path) -> None:
     """Every metric key a run writes is documented in docs/metrics.md (families written with <placeholders>)."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
-    patterns = [re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(k).replace(r"\<", "<").replace(r"\>", ">")) + "$")
-                for k in re.findall(r"`([a-z_]+/[^`\s]*)`", doc)]
+    patterns = [
+        re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(k).replace(r"\<", "<").replace(r"\>", ">")) + "$")
+        for k in re.findall(r"`([a-z_]+/[^`\s]*)`", doc)
+    ]
     keys = set(json.loads((run / "eval.json").read_text()))
     for line in (run / "metrics.jsonl").read_text().splitlines():
         keys |= {k for k in json.loads(line) if "/" in k}
@@ -174,3 +176,27 @@ def test_help_lists_config_fields() -> None:
     assert res.returncode == 0
     for key in ("labels.total", "judge.oracle.flip_prob", "agent.total_timesteps", "eval.fresh_agent"):
         assert key in res.stdout
+
+
+def test_run_refuses_a_failing_judge_unless_forced(tmp_path: Path) -> None:
+    """A model judge whose answers never parse fails its preflight: no RL compute is spent on it."""
+    from judgerl.testing.fake_openai import FakeOpenAIServer
+
+    with FakeOpenAIServer(latency_s=0.0, responder=lambda request: "perhaps, it depends") as server:
+        args = sets(
+            [
+                f"runs_dir={tmp_path}",
+                "name=bad-judge",
+                "judge.type=openai",
+                f"judge.client.base_url={server.base_url}",
+                "judge.client.model=fake",
+                "judge.client.max_retries=0",
+                "query.kind=pointwise",
+            ]
+        )
+        res = cli("run", *args, timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "preflight" in res.stderr and "--force" in res.stderr
+    assert "invalid_rate" in res.stdout  # the table was shown
+    assert not (tmp_path / "bad-judge" / "agent.zip").exists()
+    assert (tmp_path / "bad-judge" / "preflight.json").exists()

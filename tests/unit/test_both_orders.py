@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -14,19 +13,10 @@ from judgerl.judges.base import Judge, OnLabel
 from judgerl.judges.both_orders import BothOrders, swapped
 from judgerl.judges.oracle import OracleJudge
 from judgerl.judges.scripted import ScriptedJudge, scripted_from_true_return
-from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
+from judgerl.testing.fixtures import make_segment
+from judgerl.types import Label, Provenance, Query, TaskSpec
 
-_counter = itertools.count()
-
-
-def seg(ret: float, t: int = 3) -> Segment:
-    rng = np.random.default_rng(next(_counter))
-    return Segment(
-        obs=rng.normal(size=(t, 2)).astype(np.float32),
-        acts=np.zeros((t, 1), dtype=np.float32),
-        env_rewards=np.full(t, ret / t, dtype=np.float32),
-        dones=np.zeros(t, dtype=np.float32),
-    )
+seg = make_segment
 
 
 TASK = TaskSpec(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import typing
 
 import numpy as np
@@ -16,20 +15,12 @@ from judgerl.judges.check import JudgeContractError, check_judge
 from judgerl.judges.factory import JudgeUnavailableError, judge_types, make_judge, register_judge_type
 from judgerl.judges.oracle import OracleJudge
 from judgerl.judges.scripted import ScriptedJudge
+from judgerl.testing.fixtures import make_segment
 from judgerl.types import Query, Segment, TaskSpec
-
-_counter = itertools.count()
 
 
 def seg(ret: float, t: int = 3) -> Segment:
-    rng = np.random.default_rng(next(_counter))
-    return Segment(
-        obs=rng.normal(size=(t, 2)).astype(np.float32),
-        acts=np.zeros((t, 1), dtype=np.float32),
-        env_rewards=np.full(t, ret / t, dtype=np.float32),
-        dones=np.zeros(t, dtype=np.float32),
-        captions=tuple(f"the pole is {'up' if ret > 0 else 'down'}" for _ in range(t)),
-    )
+    return make_segment(ret, t, captions=tuple(f"the pole is {'up' if ret > 0 else 'down'}" for _ in range(t)))
 
 
 TASK = TaskSpec(
