@@ -130,6 +130,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    from judgerl.study.config import StudyConfig, load_study_config
+
+    if args.help_config:
+        print(config_help(StudyConfig))
+        return 0
+    from judgerl.study.homegrid_values import run_study
+    from judgerl.study.labelling import StudyStopped
+
+    cfg = load_study_config(args.config, args.set)
+    try:
+        run_dir = run_study(cfg)
+    except StudyStopped as e:
+        print(f"judgerl: study stopped: {e}", file=sys.stderr)
+        return 3
+    print(f"study finished; table: {run_dir / 'study.json'}; report: {run_dir / 'report.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all verbs."""
     p = argparse.ArgumentParser(prog="judgerl", description="Reinforcement learning from AI feedback.")
@@ -170,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=12345)
     e.set_defaults(func=_cmd_evaluate)
+
+    st = sub.add_parser(
+        "study",
+        help="seed 003's study end to end: naive policy, verdicts, classifier, feedback policy, table",
+        description="Run (or resume) a study; `judgerl study homegrid-values --help-config` lists every key.",
+    )
+    st.add_argument("study", choices=["homegrid-values"], help="which study")
+    st.add_argument("config", nargs="?", default=None, help="YAML config (e.g. judgerl/configs/study_demo.yaml)")
+    st.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    st.add_argument("--help-config", action="store_true", help="list every study config key and exit")
+    st.set_defaults(func=_cmd_study)
 
     rep = sub.add_parser("report", help="(re)write report.html for a run directory")
     rep.add_argument("run_dir")

@@ -376,6 +376,9 @@ def _compare(
     agreement: float | None
     if np.all((values == 0.0) | (values == 1.0)):
         agreement = float(np.mean((values >= 0.5) == positive))
+    elif kind == "episode":
+        # Episode verdicts are about the verdict, not the task return: AUC is the measure.
+        agreement = None
     else:
         returns = np.array([probes[i].segments[0].true_return for i in idx], dtype=float)
         dv = np.sign(values[:, None] - values[None, :])
