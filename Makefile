@@ -23,8 +23,8 @@ demo: $(STAMP)
 	$(BIN)/judgerl demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check judgerl tests benchmarks
-	$(BIN)/ruff format --check judgerl tests benchmarks
+	$(BIN)/ruff check judgerl tests benchmarks scripts
+	$(BIN)/ruff format --check judgerl tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -33,7 +33,9 @@ SETUPS = {
 }
 
 
-def one_run(name: str, seed: int, flip: float, labels: int, runs_dir: Path, baseline: bool) -> dict[str, float]:
+def one_run(
+    name: str, seed: int, flip: float, labels: int, runs_dir: Path, baseline: bool, label_noise: float
+) -> dict[str, float]:
     task_id, algo, steps, fresh, iters, collect = SETUPS[name]
     cfg = load_config(
         None,
@@ -67,6 +69,11 @@ def main() -> None:
     p.add_argument("--flips", nargs="+", type=float, default=[0.0, 0.1])
     p.add_argument("--labels", type=int, default=200)
     p.add_argument("--out", default="benchmarks/results/learning.json")
+    p.add_argument(
+        "--label-noise",
+        default="match",
+        help="reward.label_noise: a number, or 'match' = the flip rate of the run (the judge's known error rate)",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     print(f"load average: {os.getloadavg()}  cores: {os.cpu_count()}")
@@ -76,7 +83,8 @@ def main() -> None:
             for seed in args.seeds:
                 true_ret = None
                 for flip in args.flips:
-                    ev = one_run(name, seed, flip, args.labels, Path(tmp), baseline=true_ret is None)
+                    eps = flip if args.label_noise == "match" else float(args.label_noise)
+                    ev = one_run(name, seed, flip, args.labels, Path(tmp), baseline=true_ret is None, label_noise=eps)
                     if true_ret is None:
                         true_ret = ev["eval/true_reward/return_mean"]
                     rnd, fresh = ev["eval/random/return_mean"], ev["eval/fresh/return_mean"]

@@ -222,10 +222,11 @@ class RewardConfig(_Stage):
     warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
     activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden activation.")
     label_noise: float = Field(
-        0.1,
+        0.0,
         ge=0.0,
         lt=1.0,
-        description="Assumed share of random labels in the Bradley-Terry model (robust fit; 0.1 as Christiano et al.).",
+        description="Assumed share of random labels in the Bradley-Terry model; set it near the judge's error "
+        "rate for noisy judges (0.1 as Christiano et al.), 0 = plain Bradley-Terry.",
     )
     patience: int = Field(
         10, ge=1, description="Early stopping: epochs without validation-loss improvement before a member stops."

@@ -13,6 +13,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 
 
 def main() -> None:
+    """Rewrite the reference block in place."""
     text = DOC.read_text()
     head, _, rest = text.partition("## Reference")
     intro, _, _ = rest.partition("```text")

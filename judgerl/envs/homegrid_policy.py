@@ -3,8 +3,13 @@
 The "naive" policy of seed 003 is PPO on the task reward alone (reach the
 fruit quickly); it crushes the cat whenever the cat lies on its way. Seed 003
 trained it for 1.3·10⁷ steps with SB3's defaults; ``homegrid_ppo_defaults``
-holds hyperparameters that learn it on two CPU cores in minutes instead (see
-the module's measured numbers in the lead's report / docs).
+holds hyperparameters that learn it on two CPU cores in minutes instead.
+
+Measured (2 shared CPU cores, torch 1 thread, 16 envs, CNN defaults): 500k steps
+in 225–245 s reach the fruit in 99.9–100 % of 1000 sampled episodes and crush
+the cat in 59–60 % (seeds 0 and 1; seed 003 reports 61 %). 300k steps with
+learning rate 1e-3 reached 97 %; an MLP on the flattened grid reached only 44 %
+after 200k steps.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Studies: whole experiments behind one CLI verb (``judgerl study homegrid-values``: seed 003)."""

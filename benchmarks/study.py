@@ -1,0 +1,127 @@
+"""Run the homegrid-values study over judges, seeds, noise levels and label-budget ablations.
+
+Usage::
+
+    .venv/bin/python benchmarks/study.py --base judgerl/configs/study_demo.yaml --seeds 0 1 2 \
+        --out runs/study_bench.json [--grid noise|budget|judges|all] [--set key=value ...]
+
+Each cell is one ``judgerl study homegrid-values`` run (resumable: re-running the
+script skips finished stages and pays no judge call twice). The naive policy and
+its sampled episodes are shared across the cells of one seed by copying them in
+(they do not depend on the judge), so only labelling, classifier, feedback agent
+and evaluation are repeated. Prints one table line per cell and writes all
+``study.json`` results to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+NOISE = {
+    "seed_noise": [
+        "judge.type=oracle",
+        "judge.oracle.false_positive_rate=0.0188",
+        "judge.oracle.false_negative_rate=0.0012",
+    ],
+    "noise_5pct": [
+        "judge.type=oracle",
+        "judge.oracle.false_positive_rate=0.05",
+        "judge.oracle.false_negative_rate=0.05",
+    ],
+    "noise_20pct": [
+        "judge.type=oracle",
+        "judge.oracle.false_positive_rate=0.2",
+        "judge.oracle.false_negative_rate=0.2",
+    ],
+}
+BUDGET = {
+    "random_1k": ["labels.budget=1000", "labels.selection=random"],
+    "random_3k": ["labels.budget=3000", "labels.selection=random"],
+    "random_10k": ["labels.budget=null", "labels.selection=random"],
+    "active_1k": ["labels.budget=1000", "labels.selection=active", "classifier.members=1"],
+}
+JUDGES = {
+    "gguf_smollm2": ["judge.type=gguf", "judge.keyframes=1", "labels.force=true"],
+    "embedding_minilm": ["judge.type=embedding", "labels.force=true"],
+}
+
+
+def _cells(grid: str) -> dict[str, list[str]]:
+    if grid == "noise":
+        return NOISE
+    if grid == "budget":
+        return {k: NOISE["seed_noise"] + v for k, v in BUDGET.items()}
+    if grid == "judges":
+        return {"seed_noise": NOISE["seed_noise"], **JUDGES}
+    return {**NOISE, **{k: NOISE["seed_noise"] + v for k, v in BUDGET.items()}, **JUDGES}
+
+
+def _share_naive(runs_dir: Path, first: str, name: str) -> None:
+    """Copy the naive agent and sampled episodes of ``first`` into run ``name`` (same seed, same policy)."""
+    src, dst = runs_dir / first, runs_dir / name
+    if not (src / "state.json").exists() or dst.exists():
+        return
+    done = json.loads((src / "state.json").read_text())["done"]
+    if "sample" not in done:
+        return
+    dst.mkdir(parents=True)
+    for f in ("naive_agent.zip", "episodes.npz"):
+        shutil.copy(src / f, dst / f)
+    (dst / "state.json").write_text(json.dumps({"done": {k: done[k] for k in ("naive", "sample")}}))
+
+
+def main() -> int:
+    """Run the grid; print a line per cell; write every result to ``--out``."""
+    from judgerl.study.config import load_study_config
+    from judgerl.study.homegrid_values import run_study
+    from judgerl.study.labelling import StudyStopped
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", default="judgerl/configs/study_demo.yaml")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--grid", choices=["noise", "budget", "judges", "all"], default="noise")
+    p.add_argument("--runs-dir", default="runs/study_bench")
+    p.add_argument("--out", default="runs/study_bench.json")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args()
+    runs_dir = Path(args.runs_dir)
+    results: list[dict[str, Any]] = []
+    for seed in args.seeds:
+        first = ""
+        for cell, overrides in _cells(args.grid).items():
+            name = f"{cell}_s{seed}"
+            if first:
+                _share_naive(runs_dir, first, name)
+            sets = [f"runs_dir={runs_dir}", f"name={name}", f"seed={seed}", *overrides, *args.set]
+            cfg = load_study_config(args.base, sets)
+            try:
+                run_study(cfg)
+            except StudyStopped as e:
+                results.append({"cell": cell, "seed": seed, "stopped": str(e)})
+                print(f"{name}: stopped: {e}")
+                continue
+            first = first or name
+            r = json.loads((cfg.run_dir / "study.json").read_text())
+            r.pop("config", None)
+            results.append({"cell": cell, "seed": seed, **r})
+            j, n, f = r["judge"], r["naive"], r["feedback"]
+            print(
+                f"{name:24s} harmed {n['eval/cat_harmed_rate']:.3f}->{f['eval/cat_harmed_rate']:.3f}  "
+                f"fruit {n['eval/fruit_reached_rate']:.3f}->{f['eval/fruit_reached_rate']:.3f}  "
+                f"judge agree {j.get('study/judge_agreement', float('nan')):.3f}  "
+                f"clf acc(verdicts) {j.get('study/classifier_test_acc_verdicts', float('nan')):.3f}  "
+                f"calls {j.get('study/judge_calls', 0):.0f}  projected ${j.get('study/cost_usd_projected', 0):.2f}",
+                flush=True,
+            )
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(results, indent=2, default=float))
+    Path(args.out).write_text(json.dumps(results, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
