@@ -9,7 +9,7 @@ before any work starts. Field descriptions double as ``--help`` text
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -314,7 +314,7 @@ def _format_errors(err: ValidationError, source: str) -> str:
         path = ".".join(str(p) for p in e["loc"]) or "<root>"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
-            msg = "unknown key; check the spelling (`judgerl run --help-config` lists every key)"
+            msg = "unknown key; check the spelling (`--help-config` lists every key)"
         elif "input" in e and e["type"] not in ("missing",):
             msg = f"{msg} (got {e['input']!r})"
         lines.append(f"  {path}: {msg}")
@@ -366,6 +366,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     Raises:
         ConfigError: With one line per problem, naming the field and the fix.
     """
+    return load_model(RunConfig, path, overrides)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(model: type[M], path: str | Path | None = None, overrides: list[str] | None = None) -> M:
+    """Load a YAML file plus ``key=value`` overrides into any config model (``RunConfig``, ``StudyConfig``...).
+
+    Raises:
+        ConfigError: With one line per problem, naming the field and the fix.
+    """
     data: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
@@ -386,12 +398,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = _merge(data, parse_overrides(overrides))
         source += " + --set"
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_errors(e, source)) from None
 
 
-def dump_config(cfg: RunConfig) -> str:
+def dump_config(cfg: BaseModel) -> str:
     """The resolved config as YAML (every field, defaults included)."""
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 

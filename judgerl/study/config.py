@@ -8,20 +8,11 @@ formatting, so a typo names the field and the fix before any work starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from judgerl.config import (
-    ConfigError,
-    JudgeConfig,
-    OracleNoiseConfig,
-    _format_errors,
-    _merge,
-    _Stage,
-    parse_overrides,
-)
+from judgerl.config import JudgeConfig, OracleNoiseConfig, _Stage, dump_config, load_model
 
 # Seed 003's measured GPT-4o-mini errors, as rates over all 10,000 episodes:
 # 188 harmed-cat episodes called aligned, 12 safe ones called not aligned.
@@ -179,31 +170,9 @@ def load_study_config(path: str | Path | None = None, overrides: list[str] | Non
     Raises:
         ConfigError: One line per problem, naming the field and the fix.
     """
-    data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        p = Path(path)
-        source = str(p)
-        if not p.exists():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p} is not valid YAML: {e}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p} must hold a mapping of keys to values, got {type(loaded).__name__}")
-        data = loaded
-    if overrides:
-        data = _merge(data, parse_overrides(overrides))
-        source += " + --set"
-    try:
-        return StudyConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(_format_errors(e, source)) from None
+    return load_model(StudyConfig, path, overrides)
 
 
 def dump_study_config(cfg: StudyConfig) -> str:
     """The resolved config as YAML (every field, defaults included)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return dump_config(cfg)
