@@ -34,7 +34,14 @@ SETUPS = {
 
 
 def one_run(
-    name: str, seed: int, flip: float, labels: int, runs_dir: Path, baseline: bool, label_noise: float
+    name: str,
+    seed: int,
+    flip: float,
+    labels: int,
+    runs_dir: Path,
+    baseline: bool,
+    label_noise: float,
+    extra: list[str] | None = None,
 ) -> dict[str, float]:
     task_id, algo, steps, fresh, iters, collect = SETUPS[name]
     cfg = load_config(
@@ -84,7 +91,16 @@ def main() -> None:
                 true_ret = None
                 for flip in args.flips:
                     eps = flip if args.label_noise == "match" else float(args.label_noise)
-                    ev = one_run(name, seed, flip, args.labels, Path(tmp), baseline=true_ret is None, label_noise=eps)
+                    ev = one_run(
+                        name,
+                        seed,
+                        flip,
+                        args.labels,
+                        Path(tmp),
+                        baseline=true_ret is None,
+                        label_noise=eps,
+                        extra=args.set,
+                    )
                     if true_ret is None:
                         true_ret = ev["eval/true_reward/return_mean"]
                     rnd, fresh = ev["eval/random/return_mean"], ev["eval/fresh/return_mean"]
