@@ -60,6 +60,8 @@ def one_run(
             "eval.episodes=20",
             f"eval.fresh_timesteps={fresh}",
             f"eval.true_reward_baseline={str(baseline).lower()}",
+            f"reward.label_noise={label_noise}",
+            *(extra or []),
         ],
     )
     t0 = time.perf_counter()
@@ -76,6 +78,7 @@ def main() -> None:
     p.add_argument("--flips", nargs="+", type=float, default=[0.0, 0.1])
     p.add_argument("--labels", type=int, default=200)
     p.add_argument("--out", default="benchmarks/results/learning.json")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides for every run")
     p.add_argument(
         "--label-noise",
         default="match",
