@@ -14,20 +14,13 @@ from judgerl.judges.base import OnLabel
 from judgerl.judges.check import JudgeContractError, PreflightThresholds, check_judge, rank_auc
 from judgerl.judges.oracle import OracleJudge
 from judgerl.judges.scripted import ScriptedJudge, scripted_from_true_return
-from judgerl.testing.fixtures import make_segment
+from judgerl.testing.fixtures import make_segment, tiny_task
 from judgerl.types import Label, Provenance, Query, TaskSpec
 
 seg = make_segment
 
 
-TASK = TaskSpec(
-    id="test/tiny-v0",
-    instruction="Be good.",
-    env_id="Tiny-v0",
-    captioner=lambda o: "a state",
-    success=lambda r, o: r > 0,
-    oracle_verdict=lambda s: s.true_return > 0,
-)
+TASK = tiny_task()
 
 
 def pair_probes(n: int, seed: int = 0) -> list[Query]:

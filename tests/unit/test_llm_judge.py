@@ -262,7 +262,7 @@ def test_id_ignores_url_and_key_and_the_key_never_leaks(monkeypatch: pytest.Monk
     with FakeOpenAIServer(api_key=secret, script=["ok", "server_error"], responder=lambda r: f"echo {secret}") as srv:
         judge = ChatJudge(_cfg(srv, api_key_env="JUDGERL_TEST_KEY2", max_retries=0, concurrency=1))
         labels = judge.judge(TASK, queries)
-        other = ChatJudge(_cfg(srv, base_url="http://10.0.0.1:1/v1", api_key_env="OTHER"))
+        other = ChatJudge(_cfg(srv, base_url="http://127.0.0.1:9/v1", api_key_env="OTHER"))
     assert judge.id == other.id and judge.id.startswith("openai:m:")
     assert judge.id != ChatJudge(_cfg(srv, temperature=0.7)).id
     text = repr(labels) + repr(judge.metrics()) + judge.id + repr(vars(judge.client))

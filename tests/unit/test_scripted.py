@@ -10,6 +10,7 @@ import pytest
 
 from judgerl.judges.base import Judge
 from judgerl.judges.scripted import ScriptedJudge, scripted_from_true_return
+from judgerl.testing import fixtures
 from judgerl.testing.fixtures import make_segment
 from judgerl.types import Label, Provenance, Query, TaskSpec
 
@@ -17,14 +18,8 @@ seg = make_segment
 
 
 def tiny_task(verdict: bool = False) -> TaskSpec:
-    return TaskSpec(
-        id="test/tiny-v0",
-        instruction="Be good.",
-        env_id="Tiny-v0",
-        captioner=lambda o: "a state",
-        success=lambda r, o: r > 0,
-        oracle_verdict=(lambda s: s.true_return > 0) if verdict else None,
-    )
+    """The shared tiny task, without an oracle verdict unless asked."""
+    return fixtures.tiny_task(verdict)
 
 
 def test_answer_forms() -> None:
