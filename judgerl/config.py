@@ -168,7 +168,11 @@ class EvalConfig(_Stage):
     fresh_timesteps: int | None = Field(
         None, ge=1, description="Steps for the fresh agent; default agent.total_timesteps."
     )
-    true_reward_baseline: bool = Field(False, description="Also train the same algorithm on the true reward.")
+    true_reward_baseline: bool = Field(
+        False,
+        description="Also train the same algorithm on the true reward (tuned defaults, without the "
+        "learned-reward adjustments of judgerl/agents/sb3.py).",
+    )
 
 
 class RunConfig(_Stage):

@@ -238,6 +238,7 @@ def run(cfg: RunConfig) -> Path:
             cfg.agent.hyperparams,
             true_steps,
             cfg.agent.device,
+            learned_reward=False,
         )
         base.learn(true_steps, progress_bar=False)
         true_eval = evaluate(task, sb3_policy(base), cfg.eval.episodes, seed=20_000 + cfg.seed)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from judgerl.types import TaskSpec
+
+AlgoT = TypeVar("AlgoT", bound=BaseAlgorithm)
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"PPO": PPO, "SAC": SAC, "DQN": DQN}
 
@@ -83,6 +86,17 @@ _TUNED: dict[tuple[str, str], dict[str, Any]] = {
     },
 }
 
+# Changes on top of _TUNED for agents trained on a *learned* reward (co-trained and fresh agents; the
+# true-reward baseline keeps the zoo's values). A learned reward carries spurious shaping that the true
+# one lacks: on CartPole the reward fitted from 200 preferences rose towards the track's edge
+# (0.34 at x = -2.2 vs 0.13 at the centre), and with the zoo's gamma 0.98 (a ~50-step horizon) the
+# fresh agent drifted there and fell off at ~300 steps; with 0.995 the cost of ending the episode
+# dominates. On the true reward the same change made PPO unstable (one seed of three at 154), so the
+# baseline keeps 0.98. Measured: benchmarks/results/README.md, decision 0010.
+_LEARNED_REWARD: dict[tuple[str, str], dict[str, Any]] = {
+    ("cartpole/balance-v0", "PPO"): {"gamma": 0.995},
+}
+
 # Envs per algorithm when the config leaves env.n_envs unset: on-policy PPO wants
 # many short rollouts; SAC/DQN with train_freq=1 are most sample-efficient on one.
 DEFAULT_N_ENVS = {"PPO": 8, "SAC": 1, "DQN": 1}
@@ -101,7 +115,9 @@ def _schedule(value: Any) -> Any:
     return value
 
 
-def agent_hyperparams(task: TaskSpec, algo: str, overrides: dict[str, Any], total_timesteps: int) -> dict[str, Any]:
+def agent_hyperparams(
+    task: TaskSpec, algo: str, overrides: dict[str, Any], total_timesteps: int, learned_reward: bool = True
+) -> dict[str, Any]:
     """Merge tuned defaults with user overrides into SB3 constructor kwargs.
 
     Args:
@@ -109,11 +125,15 @@ def agent_hyperparams(task: TaskSpec, algo: str, overrides: dict[str, Any], tota
         algo: ``PPO``, ``SAC`` or ``DQN``.
         overrides: User keys from ``agent.hyperparams``; they win.
         total_timesteps: Planned training steps (caps the replay buffer size).
+        learned_reward: Whether the agent trains on a learned reward (adds the
+            learned-reward adjustments, e.g. CartPole PPO's longer horizon).
 
     Returns:
         Keyword arguments for the SB3 class.
     """
     params = dict(_TUNED.get((task.id, algo), {}))
+    if learned_reward:
+        params.update(_LEARNED_REWARD.get((task.id, algo), {}))
     params.update(overrides)
     if algo in ("SAC", "DQN"):
         # A replay buffer larger than the run only wastes memory and checkpoint disk.
@@ -130,6 +150,7 @@ def make_agent(
     total_timesteps: int = 100_000,
     device: str = "cpu",
     tensorboard_log: str | None = None,
+    learned_reward: bool = True,
 ) -> BaseAlgorithm:
     """Build an SB3 agent with judgerl's tuned defaults.
 
@@ -142,21 +163,39 @@ def make_agent(
         total_timesteps: Planned training steps.
         device: torch device.
         tensorboard_log: Folder for SB3's own TensorBoard logs, or None.
+        learned_reward: False for an agent on the env's own reward (the
+            true-reward baseline): the tuned defaults without learned-reward changes.
 
     Returns:
         An untrained SB3 model bound to ``venv``.
     """
     if algo not in ALGOS:
         raise ValueError(f"agent.algo {algo!r} is not one of {sorted(ALGOS)}")
-    params = agent_hyperparams(task, algo, overrides or {}, total_timesteps)
-    return ALGOS[algo](
-        "MlpPolicy", venv, seed=seed, device=device, verbose=0, tensorboard_log=tensorboard_log, **params
+    params = agent_hyperparams(task, algo, overrides or {}, total_timesteps, learned_reward)
+    return quiet(
+        ALGOS[algo]("MlpPolicy", venv, seed=seed, device=device, verbose=0, tensorboard_log=tensorboard_log, **params)
     )
+
+
+def quiet(model: AlgoT) -> AlgoT:
+    """Give a model without TensorBoard logging a logger that writes nothing.
+
+    Without a custom logger SB3 calls ``configure()`` on every ``learn()``, which
+    creates an empty ``SB3-<date>`` folder in the temp directory each time even
+    with ``verbose=0`` (hundreds of them after a test run). judgerl logs its own
+    metrics, so such a model needs no SB3 logger output at all.
+
+    Returns:
+        ``model`` itself.
+    """
+    if model.tensorboard_log is None:
+        model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def load_agent(path: str | Path, algo: str, venv: VecEnv, device: str = "cpu") -> BaseAlgorithm:
     """Load a saved agent (``agent.zip``) and bind it to ``venv``; restore its replay buffer if saved."""
-    model = ALGOS[algo].load(str(path), env=venv, device=device)
+    model = quiet(ALGOS[algo].load(str(path), env=venv, device=device))
     buf = Path(path).with_suffix(".replay.pkl")
     if isinstance(model, OffPolicyAlgorithm) and buf.exists():
         model.load_replay_buffer(str(buf))

@@ -23,6 +23,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from judgerl.agents.sb3 import quiet
 from judgerl.envs.homegrid_vec import HomegridSB3VecEnv, HomegridVec
 
 
@@ -107,7 +108,7 @@ def train_naive_policy(
     """
     env = HomegridSB3VecEnv(n_envs, seed=seed)
     kwargs = {**homegrid_ppo_defaults(cnn), **overrides}
-    model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    model = quiet(PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs))
     model.learn(total_timesteps=total_timesteps)
     return model
 

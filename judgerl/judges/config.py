@@ -82,6 +82,11 @@ class ZeroShotConfig(_Stage):
     alpha: float = Field(1.0, ge=0.0, le=1.0, description="VLM-RM goal-baseline projection strength (0 = none).")
     goal_text: str | None = Field(None, description="Goal description; default: the task's goal_text.")
     baseline_text: str | None = Field(None, description="Neutral description; default: the task's baseline_text.")
+    aggregate: Literal["mean", "min", "last"] = Field(
+        "mean",
+        description="How a segment's per-step scores become its score: mean; min = its worst moment (an episode "
+        "verdict fails on one bad step); last = its final state.",
+    )
     batch_size: int = Field(64, ge=1, description="Items encoded per batch.")
     temperature: float = Field(
         0.0, ge=0.0, description="Pairwise: P(A) = sigmoid((s_A - s_B)/temperature); 0 = hard 1/0 (equal scores 0.5)."

@@ -6,9 +6,12 @@ Each step of a segment gets a score from VLM-RM's goal–baseline projection
 
 Labels:
 
-- pointwise and episode queries: ``value`` = mean of the per-step scores over
-  all ``T`` steps of the segment (padded absorbing steps included, as they are
-  part of what the segment shows). A score, not a yes/no verdict.
+- pointwise and episode queries: ``value`` = the per-step scores over all ``T``
+  steps of the segment (padded absorbing steps included, as they are part of
+  what the segment shows) aggregated by ``ZeroShotConfig.aggregate``: their mean
+  (default), their minimum (the segment's worst moment: one harmful step makes
+  an episode misaligned, used by the homegrid values study) or the last step's.
+  A score, not a yes/no verdict.
 - pairwise queries: with ``s_A``, ``s_B`` the two segment scores,
   ``preference = sigmoid((s_A − s_B) / temperature)`` when
   ``ZeroShotConfig.temperature > 0``; with temperature 0 (default) it is hard:
@@ -36,6 +39,13 @@ from judgerl.config import JudgeConfig, ZeroShotConfig
 from judgerl.judges.base import OnLabel
 from judgerl.judges.zero_shot_math import projection_matrix, reward_from_projection, unit_rows
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
+
+# Per-segment aggregation of per-step scores (ZeroShotConfig.aggregate).
+_AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda s: float(np.mean(s)),
+    "min": lambda s: float(np.min(s)),
+    "last": lambda s: float(s[-1]),
+}
 
 
 def _sigmoid(x: float) -> float:
@@ -65,6 +75,7 @@ class _ZeroShotJudge:
         self.prompt_sha = hashlib.sha256(f"{self.goal_text}\x1f{self.baseline_text}".encode()).hexdigest()
         params = json.dumps(
             [type(self).__name__, cfg.model, self.goal_text, self.baseline_text, cfg.alpha, cfg.temperature]
+            + ([] if cfg.aggregate == "mean" else [cfg.aggregate])
         )
         self._id = f"{self.kind}-{hashlib.sha256(params.encode()).hexdigest()[:12]}"
         self._encoder = encoder
@@ -73,7 +84,7 @@ class _ZeroShotJudge:
 
     @property
     def id(self) -> str:
-        """Stable id: hash of class, model, goal and baseline texts, alpha and temperature."""
+        """Stable id: hash of class, model, goal and baseline texts, alpha, temperature (and aggregate if not mean)."""
         return self._id
 
     @property
@@ -179,7 +190,8 @@ class _ZeroShotJudge:
 
         if isinstance(span, str):
             return Label(q.key, "failed", prov("", error=span))
-        seg_scores = [float(np.mean(scores[a:b])) if b > a else math.nan for a, b in span]
+        reduce = _AGGREGATES[self.cfg.aggregate]
+        seg_scores = [float(reduce(scores[a:b])) if b > a else math.nan for a, b in span]
         n = sum(b - a for a, b in span)
         raw = json.dumps({"segment_scores": seg_scores})
         if not all(math.isfinite(s) for s in seg_scores):

@@ -1,11 +1,14 @@
 """A numpy inference path for small reward ensembles, used on the per-step hot path.
 
 Calling K small torch modules for 8 rows costs ~200 µs in framework overhead,
-more than the env step it rewards. The same arithmetic in numpy on stacked
-weights costs a few tens of µs. The weights are copied out of torch lazily and
-re-copied whenever any parameter or buffer changed (torch bumps a tensor's
-``_version`` on every in-place update: optimiser steps, ``load_state_dict``,
-``copy_``), so the fast path can never serve stale weights.
+more than the env step it rewards. Here the K members are fused into one MLP
+whose layers are plain 2-D matmuls (each member's input standardisation folded
+into its first layer; hidden layers block-diagonal; the ensemble mean folded
+into the last layer), so a call is a handful of numpy operations. A discrete
+action's one-hot block of the first layer becomes a row lookup. The fused
+weights are rebuilt lazily whenever any parameter or buffer changed (torch
+bumps a tensor's ``_version`` on every in-place update: optimiser steps,
+``load_state_dict``, ``copy_``), so the fast path can never serve stale weights.
 """
 
 from __future__ import annotations
@@ -38,9 +41,8 @@ class NumpyEnsemble:
         # Members are updated in place (optimiser, load_state_dict), never swapped, so the tensor list is fixed.
         self._tensors = [t for m in self.members for t in (*m.parameters(), *m.buffers())]
         self._relu = self.members[0].activation == "relu"
-        self._mean = self._inv = np.zeros((0,), np.float32)
-        self._w: list[np.ndarray] = []
-        self._b: list[np.ndarray] = []
+        self._w_obs = self._w_act = self._b0 = np.zeros((0,), np.float32)
+        self._rest: list[tuple[np.ndarray, np.ndarray]] = []
         space = featurizer.action_space
         self._discrete = isinstance(space, gym.spaces.Discrete)
         self._start = int(space.start) if isinstance(space, gym.spaces.Discrete) else 0
@@ -63,42 +65,65 @@ class NumpyEnsemble:
         version = self._current_version()
         if version == self._version:
             return
+        k = len(self.members)
+        obs_dim, act_dim = self.featurizer.obs_dim, self.featurizer.act_dim
         with torch.no_grad():
-            # Stack members: (K, 1, F) standardisation and (K, in, out) weights for batched matmuls.
-            self._mean = np.stack([m.feat_mean.numpy() for m in self.members])[:, None, :].copy()
-            self._inv = np.stack([m.feat_inv_std.numpy() for m in self.members])[:, None, :].copy()
-            n_layers = len(self.members[0]._params)
-            self._w = [
-                np.stack([m._params[i][0].detach().numpy().T for m in self.members]).copy() for i in range(n_layers)
+            per_member = [
+                [(w.detach().numpy().T.astype(np.float64), b.detach().numpy()) for w, b in m._params]
+                for m in self.members
             ]
-            self._b = [
-                np.stack([m._params[i][1].detach().numpy() for m in self.members])[:, None, :].copy()
-                for i in range(n_layers)
-            ]
+            mean = [m.feat_mean.numpy().astype(np.float64) for m in self.members]
+            inv = [m.feat_inv_std.numpy().astype(np.float64) for m in self.members]
+        # Standardisation folded into the first layer: ((x - mu) * s) @ W + b = x @ (s[:, None] W) + (b - (mu s) @ W)
+        firsts = [
+            (inv[i][:, None] * layers[0][0], layers[0][1] - (mean[i] * inv[i]) @ layers[0][0])
+            for i, layers in enumerate(per_member)
+        ]
+        w = np.concatenate([f[0] for f in firsts], axis=1)  # (F, K * out)
+        b = np.concatenate([f[1] for f in firsts])
+        fused = [(w, b)]
+        for j in range(1, len(per_member[0])):
+            ws = [layers[j][0] for layers in per_member]
+            fused.append((_block_diag(ws), np.concatenate([layers[j][1] for layers in per_member])))
+        # The last layer gives one column per member; the ensemble mean is one more linear map, folded in.
+        w_last, b_last = fused[-1]
+        fused[-1] = (w_last.reshape(w_last.shape[0], k).mean(axis=1, keepdims=True), np.array([b_last.mean()]))
+        w0, b0 = fused[0]
+        # Live rows have absorbing flag 0, so the flag's row of the first layer drops out.
+        self._w_obs = w0[:obs_dim].astype(np.float32)
+        self._w_act = w0[obs_dim : obs_dim + act_dim].astype(np.float32)
+        self._b0 = b0.astype(np.float32)
+        self._rest = [(wj.astype(np.float32), bj.astype(np.float32)) for wj, bj in fused[1:]]
         self._version = version
 
-    def features(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
-        """Features ``(N, F)`` of live (non-absorbing) transitions, as the torch featurizer builds them."""
+    def predict_live(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        """Ensemble-mean reward ``(N,)`` float32 for live transitions ``obs (N, O)``, ``acts (N, A)``."""
+        self._sync()
         n = len(obs)
-        o = np.asarray(obs, np.float32).reshape(n, -1)
+        h = np.asarray(obs, np.float32).reshape(n, -1) @ self._w_obs
         a = np.asarray(acts, np.float32).reshape(n, -1)
         if self._discrete:
             idx = np.rint(a[:, 0]).astype(np.int64) - self._start
             if n and (idx.min() < 0 or idx.max() >= self.featurizer.act_dim):
                 raise ValueError(f"discrete action index out of range: {idx.min() + self._start}..{idx.max()}")
-            af = np.zeros((n, self.featurizer.act_dim), np.float32)
-            af[np.arange(n), idx] = 1.0
+            h += self._w_act[idx]  # one-hot @ W is a row lookup
         else:
-            af = np.clip(a, self._low, self._high)
-        return np.concatenate([o, af, np.zeros((n, 1), np.float32)], axis=1)
+            h += np.clip(a, self._low, self._high) @ self._w_act
+        h += self._b0
+        for w, b in self._rest:
+            h = np.maximum(h, 0.0, out=h) if self._relu else np.tanh(h, out=h)
+            h = h @ w
+            h += b
+        return h[:, 0]
 
-    def predict_live(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
-        """Ensemble-mean reward ``(N,)`` float32 for live transitions ``obs (N, O)``, ``acts (N, A)``."""
-        self._sync()
-        h = (self.features(obs, acts)[None] - self._mean) * self._inv  # (K, N, F)
-        last = len(self._w) - 1
-        for i, (w, b) in enumerate(zip(self._w, self._b, strict=True)):
-            h = np.matmul(h, w) + b
-            if i < last:
-                h = np.maximum(h, 0.0) if self._relu else np.tanh(h)
-        return h[:, :, 0].mean(axis=0).astype(np.float32, copy=False)
+
+def _block_diag(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Block-diagonal matrix of 2-D blocks (members' weights side by side, no cross terms)."""
+    rows = sum(x.shape[0] for x in blocks)
+    cols = sum(x.shape[1] for x in blocks)
+    out = np.zeros((rows, cols), dtype=np.float64)
+    r = c = 0
+    for x in blocks:
+        out[r : r + x.shape[0], c : c + x.shape[1]] = x
+        r, c = r + x.shape[0], c + x.shape[1]
+    return out

@@ -225,6 +225,7 @@ def _stage_feedback(cfg: StudyConfig, run_dir: Path) -> dict[str, Any]:
     """Train the feedback agent on task reward + w × classifier term."""
     from stable_baselines3 import PPO
 
+    from judgerl.agents.sb3 import quiet
     from judgerl.envs.homegrid_policy import homegrid_ppo_defaults
     from judgerl.envs.homegrid_vec import HomegridSB3VecEnv
     from judgerl.reward.episode_classifier_ensemble import EpisodeClassifierEnsemble
@@ -235,11 +236,11 @@ def _stage_feedback(cfg: StudyConfig, run_dir: Path) -> dict[str, Any]:
     env = ClassifierRewardVecEnv(HomegridSB3VecEnv(f.n_envs, seed=cfg.seed + 5), ens, f.weight, f.mode)
     t0 = time.perf_counter()
     if f.init == "naive":
-        model = PPO.load(str(run_dir / "naive_agent.zip"), env=env, device="cpu", seed=cfg.seed + 5)
+        model = quiet(PPO.load(str(run_dir / "naive_agent.zip"), env=env, device="cpu", seed=cfg.seed + 5))
         model.ent_coef = f.ent_coef
     else:
         kwargs = {**homegrid_ppo_defaults(cfg.naive.cnn), "ent_coef": f.ent_coef}
-        model = PPO("MlpPolicy", env, seed=cfg.seed + 5, device="cpu", verbose=0, **kwargs)
+        model = quiet(PPO("MlpPolicy", env, seed=cfg.seed + 5, device="cpu", verbose=0, **kwargs))
     model.learn(total_timesteps=f.timesteps)
     model.save(str(run_dir / "feedback_agent.zip"))
     return {"study/feedback_seconds": time.perf_counter() - t0}

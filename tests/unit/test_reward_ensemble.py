@@ -229,11 +229,19 @@ def test_predict_overhead_sanity():
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()  # no mode leaks out
 
 
-@pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-2.0, 2.0, (2,), np.float32)])
-def test_numpy_hot_path_matches_torch_and_never_serves_stale_weights(space: gym.Space) -> None:
+@pytest.mark.parametrize(
+    ("space", "net"),
+    [
+        (gym.spaces.Discrete(3), {}),
+        (gym.spaces.Box(-2.0, 2.0, (2,), np.float32), {}),
+        (gym.spaces.Discrete(3), {"activation": "tanh", "hidden_sizes": (16, 8, 4)}),
+        (gym.spaces.Box(-2.0, 2.0, (2,), np.float32), {"hidden_sizes": ()}),  # a linear reward
+    ],
+)
+def test_numpy_hot_path_matches_torch_and_never_serves_stale_weights(space: gym.Space, net: dict) -> None:
     from judgerl.reward.fast_predict import NumpyEnsemble
 
-    ens = RewardEnsemble(Featurizer(4, space), RewardConfig(ensemble_size=3), seed=0)
+    ens = RewardEnsemble(Featurizer(4, space), RewardConfig(ensemble_size=3, **net), seed=0)
     assert ens._fast is not None
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(8, 4)).astype(np.float32)

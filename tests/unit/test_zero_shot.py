@@ -138,11 +138,22 @@ def test_embedding_judge_labels_pairwise_pointwise_and_failures() -> None:
     assert p[0].preference == pytest.approx(1 - p[1].preference)  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(("aggregate", "pick"), [("mean", np.mean), ("min", np.min), ("last", lambda s: s[-1])])
+def test_aggregate_reduces_step_scores(aggregate: str, pick) -> None:  # type: ignore[no-untyped-def]
+    judge = EmbeddingJudge(ZeroShotConfig(alpha=1.0, aggregate=aggregate), _task(), encoder=FakeTextEncoder())
+    caps = ("upup", "flat", "up")
+    [lab] = judge.judge(_task(), [Query("episode", (_seg(caps),))])
+    steps = judge.score_captions(list(caps))
+    assert len(set(steps.tolist())) == 3  # the three reductions differ on these captions
+    assert lab.value == pytest.approx(float(pick(steps)))
+
+
 def test_judge_ids_depend_on_texts_and_alpha_only() -> None:
     a = EmbeddingJudge(ZeroShotConfig(), _task(), encoder=FakeTextEncoder())
     assert a.id == EmbeddingJudge(ZeroShotConfig(batch_size=3), _task()).id
     assert a.id != EmbeddingJudge(ZeroShotConfig(alpha=0.5), _task()).id
     assert a.id != EmbeddingJudge(ZeroShotConfig(goal_text="other"), _task()).id
+    assert a.id != EmbeddingJudge(ZeroShotConfig(aggregate="min"), _task()).id
     assert a.id != ClipJudge(ZeroShotConfig(), _task()).id
     assert a.id.startswith("embedding-")
 
