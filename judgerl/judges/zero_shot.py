@@ -41,11 +41,7 @@ from judgerl.judges.zero_shot_math import projection_matrix, reward_from_project
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
 
 # Per-segment aggregation of per-step scores (ZeroShotConfig.aggregate).
-_AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
-    "mean": lambda s: float(np.mean(s)),
-    "min": lambda s: float(np.min(s)),
-    "last": lambda s: float(s[-1]),
-}
+_AGGREGATES: dict[str, Callable[[np.ndarray], Any]] = {"mean": np.mean, "min": np.min, "last": lambda s: s[-1]}
 
 
 def _sigmoid(x: float) -> float:
@@ -75,6 +71,7 @@ class _ZeroShotJudge:
         self.prompt_sha = hashlib.sha256(f"{self.goal_text}\x1f{self.baseline_text}".encode()).hexdigest()
         params = json.dumps(
             [type(self).__name__, cfg.model, self.goal_text, self.baseline_text, cfg.alpha, cfg.temperature]
+            # Only a non-default aggregate enters the id, so labels cached before the option existed stay valid.
             + ([] if cfg.aggregate == "mean" else [cfg.aggregate])
         )
         self._id = f"{self.kind}-{hashlib.sha256(params.encode()).hexdigest()[:12]}"

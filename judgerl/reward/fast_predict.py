@@ -5,11 +5,11 @@ more than the env step it rewards. Here the K members are fused into one MLP
 whose first layer is one 2-D matmul for all members (each member's input
 standardisation folded into it), whose later layers are batched ``(K, N, H)``
 matmuls, and whose ensemble mean is folded into the last layer, so a call is a
-handful of numpy operations. A discrete
-action's one-hot block of the first layer becomes a row lookup. The fused
-weights are rebuilt lazily whenever any parameter or buffer changed (torch
-bumps a tensor's ``_version`` on every in-place update: optimiser steps,
-``load_state_dict``, ``copy_``), so the fast path can never serve stale weights.
+handful of numpy operations. A discrete action's one-hot block of the first
+layer becomes a row lookup. The fused weights are rebuilt lazily whenever any
+parameter or buffer changed (torch bumps a tensor's ``_version`` on every
+in-place update: optimiser steps, ``load_state_dict``, ``copy_``), so the fast
+path can never serve stale weights.
 """
 
 from __future__ import annotations
