@@ -77,6 +77,11 @@ class EnvConfig(_Stage):
     reward_scale_momentum: float | None = Field(
         None, gt=0.0, lt=1.0, description="EMA weight of the reward scale's statistics; null = exact running RMS."
     )
+    reward_per_rollout: bool = Field(
+        True,
+        description="On-policy agents (PPO): score each rollout in one batched reward call at its end "
+        "instead of one call per env step (same rewards, less overhead); off-policy agents always score per step.",
+    )
 
 
 class QueryConfig(_Stage):
@@ -120,6 +125,17 @@ class RewardConfig(_Stage):
         True, description="Divide rewards by their running root mean square before RL (scale only, no shift)."
     )
     warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
+    restandardize: bool = Field(
+        True,
+        description="With warm_start: refit the input standardisation at every fit on the labelled steps so far, "
+        "folding the change into the first layer (the nets' outputs are unchanged); false keeps the first fit's.",
+    )
+    use_action: bool = Field(
+        False,
+        description="Give the reward model the action as well as the observation. Off by default: judges see "
+        "states (frames, captions), not actions, so an action input only fits spurious correlations "
+        "(decision 0012); turn it on for a judge that is shown the actions.",
+    )
     activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden activation.")
     label_noise: float = Field(
         0.0,
@@ -166,7 +182,10 @@ class EvalConfig(_Stage):
         True, description="Also train a fresh agent from scratch on the final reward model and evaluate it."
     )
     fresh_timesteps: int | None = Field(
-        None, ge=1, description="Steps for the fresh agent; default agent.total_timesteps."
+        None,
+        ge=1,
+        description="Steps for the fresh agent and the true-reward baseline, rounded down to whole "
+        "collection rounds (PPO: n_steps x n_envs); default agent.total_timesteps.",
     )
     true_reward_baseline: bool = Field(
         False,

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 
-from judgerl.agents.callbacks import ReturnRecorder
+from judgerl.agents.callbacks import ReturnRecorder, StepProgress, reward_callbacks
 from judgerl.agents.sb3 import (
     DEFAULT_N_ENVS,
     load_agent,
@@ -42,7 +43,7 @@ from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.reward.features import Featurizer
 from judgerl.reward.targets import training_pairs
 from judgerl.reward.trainer import fit_preferences
-from judgerl.runstate import RunState, label_schedule, step_schedule, write_atomic
+from judgerl.runstate import RunState, StepLedger, label_schedule, step_schedule, write_atomic
 from judgerl.tasks import get_task
 from judgerl.types import Query
 
@@ -80,6 +81,10 @@ def run(cfg: RunConfig) -> Path:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     log = MetricsLogger(run_dir)
+    # Steps an interruption threw away: a collection never registered, a fresh agent never finished.
+    ledger = StepLedger(state, run_dir)
+    state.env_steps_repeated += ledger.settle("collect")
+    state.env_steps_fresh_repeated += ledger.settle("fresh")
     timings: dict[str, float] = dict(state.extra.get("timings", {}))
 
     def timed(stage: str, t0: float) -> None:
@@ -98,7 +103,7 @@ def run(cfg: RunConfig) -> Path:
     carry_spending(judge, store)
 
     # ── ④ Reward model (ensemble) and the env wrapper that replaces the reward ──────
-    featurizer = Featurizer(obs_dim(train_env.observation_space), train_env.action_space)
+    featurizer = Featurizer(obs_dim(train_env.observation_space), train_env.action_space, cfg.reward.use_action)
     reward_path = run_dir / "reward_model.pt"
     reward = (
         RewardEnsemble.load(reward_path) if reward_path.exists() else RewardEnsemble(featurizer, cfg.reward, cfg.seed)
@@ -118,7 +123,12 @@ def run(cfg: RunConfig) -> Path:
         agent = make_agent(
             algo, venv, task, cfg.seed, cfg.agent.hyperparams, cfg.agent.total_timesteps, cfg.agent.device
         )
-    recorder = ReturnRecorder()
+    # Training since agent.zip was saved is lost with the process; count it, then go on from the checkpoint.
+    state.env_steps_repeated += ledger.settle("train", agent.num_timesteps)
+    state.save(run_dir)
+    recorder = ReturnRecorder(venv)
+    progress = StepProgress(lambda n: ledger.record("train", n))
+    callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress]
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(cfg.agent.total_timesteps, cfg.iterations, rollout_size(agent))
 
@@ -139,8 +149,10 @@ def run(cfg: RunConfig) -> Path:
                 n_envs=min(4, n_envs),
                 episode_prefix=f"it{it}-",
                 frame_size=cfg.task.frame_size,
+                progress=lambda n: ledger.record("collect", n),
             )
             state.env_steps_collect += spent
+            ledger.clear("collect")  # saved with the registered queries below
             timed("collect", t0)
 
             # ── Cut segments and choose what to ask (registered before asking) ──────
@@ -190,7 +202,7 @@ def run(cfg: RunConfig) -> Path:
         # ── ⑤ Train the agent on the learned reward (true reward kept in info) ──────
         t0 = time.perf_counter()
         if steps_per_iter[it] > 0:
-            agent.learn(steps_per_iter[it], callback=recorder, reset_num_timesteps=False, progress_bar=False)
+            agent.learn(steps_per_iter[it], callback=callbacks, reset_num_timesteps=False, progress_bar=False)
         state.env_steps_train = int(agent.num_timesteps)
         timed("train", t0)
         save_agent(agent, agent_path)
@@ -220,12 +232,16 @@ def run(cfg: RunConfig) -> Path:
             make_vec_env(task, n_envs, seed=cfg.seed + 1), reward, normalizer=scale, absorbing_offset=absorbing_offset
         )
         fresh = make_agent(algo, fresh_env, task, cfg.seed + 1, cfg.agent.hyperparams, fresh_steps, cfg.agent.device)
-        fresh.learn(fresh_steps, progress_bar=False)
+        fresh_callbacks = [
+            *reward_callbacks(fresh, fresh_env, cfg.env.reward_per_rollout),
+            StepProgress(lambda n: ledger.record("fresh", n)),
+        ]
+        fresh.learn(_whole_rollouts(fresh_steps, fresh), callback=fresh_callbacks, progress_bar=False)
         save_agent(fresh, run_dir / "fresh_agent.zip")
         summary.update(
             evaluate(task, sb3_policy(fresh), cfg.eval.episodes, seed=20_000 + cfg.seed).as_metrics("eval/fresh")
         )
-        summary["budget/env_steps_fresh"] = float(fresh.num_timesteps)
+        summary["budget/env_steps_fresh"] = float(fresh.num_timesteps + state.env_steps_fresh_repeated)
         timed("fresh", t0)
     if cfg.eval.true_reward_baseline:
         t0 = time.perf_counter()
@@ -240,7 +256,7 @@ def run(cfg: RunConfig) -> Path:
             cfg.agent.device,
             learned_reward=False,
         )
-        base.learn(true_steps, progress_bar=False)
+        base.learn(_whole_rollouts(true_steps, base), progress_bar=False)
         true_eval = evaluate(task, sb3_policy(base), cfg.eval.episodes, seed=20_000 + cfg.seed)
         summary.update(true_eval.as_metrics("eval/true_reward"))
         for who in ("eval", "eval/fresh"):
@@ -254,7 +270,8 @@ def run(cfg: RunConfig) -> Path:
         {
             "budget/env_steps_train": float(state.env_steps_train),
             "budget/env_steps_collect": float(state.env_steps_collect),
-            "budget/env_steps_total": float(state.env_steps_train + state.env_steps_collect),
+            "budget/env_steps_repeated": float(state.env_steps_repeated),
+            "budget/env_steps_total": float(state.env_steps_train + state.env_steps_collect + state.env_steps_repeated),
             "budget/labels_planned": float(cfg.labels.total),
             "labels/used_for_reward": float(len(store.labelled(judge.id, min_iteration=0))),
             **store.stats(judge.id),
@@ -276,6 +293,11 @@ def run(cfg: RunConfig) -> Path:
     report = write_report(run_dir)
     print(f"report: {report}")
     return run_dir
+
+
+def _whole_rollouts(steps: int, agent: BaseAlgorithm) -> int:
+    """``steps`` rounded down to whole collection rounds (at least one), so SB3 does not overshoot it."""
+    return max(step_schedule(steps, 1, rollout_size(agent))[0], rollout_size(agent))
 
 
 def _live_transitions(queries: list[Query]) -> tuple[np.ndarray, np.ndarray]:

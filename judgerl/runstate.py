@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,14 +79,22 @@ class RunState:
             ``judged``, ``fitted`` or ``trained``.
         env_steps_collect: Env steps spent collecting segments so far.
         env_steps_train: Env steps spent training the agent so far.
+        env_steps_repeated: Env steps of collection and co-trained agent training
+            that an interruption threw away (done after the last checkpoint,
+            done again after resuming).
+        env_steps_fresh_repeated: The same for the fresh agent, which is not
+            checkpointed: every step of an interrupted fresh training.
         done: True once the whole run (final evaluation included) finished.
-        extra: Free-form counters (e.g. the reward normaliser's state).
+        extra: Free-form counters (e.g. the reward normaliser's state, and the
+            ``in_flight`` steps of :class:`StepLedger`).
     """
 
     iteration: int = 0
     stage: str = "start"
     env_steps_collect: int = 0
     env_steps_train: int = 0
+    env_steps_repeated: int = 0
+    env_steps_fresh_repeated: int = 0
     done: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +109,55 @@ class RunState:
     def save(self, run_dir: Path) -> None:
         """Write ``state.json`` atomically (a crash leaves the old or the new file, never half)."""
         write_atomic(run_dir / "state.json", json.dumps(asdict(self), indent=2))
+
+
+class StepLedger:
+    """Keeps env steps of work not yet checkpointed in ``state.json``, so an interruption cannot hide them.
+
+    A stage that spends env steps (collection, agent training) reports its
+    progress with :meth:`record` while it runs; the count is written to
+    ``state.extra["in_flight"]`` at most every ``every_s`` seconds. When the stage's
+    result is saved, :meth:`clear` drops the entry in the same ``state.json``
+    write. A resumed run calls :meth:`settle` with what the checkpoint holds; the
+    difference is the work thrown away. A SIGKILL can still hide the steps of the
+    last ``every_s`` seconds before it.
+
+    Args:
+        state: The run's state (saved through it, so one file holds everything).
+        run_dir: The run directory.
+        every_s: Least seconds between two writes.
+    """
+
+    def __init__(self, state: RunState, run_dir: Path, every_s: float = 1.0):
+        self.state = state
+        self.run_dir = run_dir
+        self.every_s = every_s
+        self._last = time.monotonic()
+
+    @property
+    def _entries(self) -> dict[str, int]:
+        return self.state.extra.setdefault("in_flight", {})
+
+    def record(self, key: str, steps: int) -> None:
+        """Note that stage ``key`` has reached ``steps`` (written if ``every_s`` has passed)."""
+        self._entries[key] = int(steps)
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.state.save(self.run_dir)
+
+    def clear(self, key: str) -> None:
+        """Forget ``key`` (its steps are now in a checkpoint); written with the next ``state.save``."""
+        self._entries.pop(key, None)
+
+    def settle(self, key: str, saved: int = 0) -> int:
+        """Steps recorded for ``key`` beyond ``saved`` (the checkpoint's count); the entry is dropped.
+
+        Returns:
+            The thrown-away steps (0 when nothing was in flight).
+        """
+        reached = self._entries.pop(key, 0)
+        return max(0, int(reached) - int(saved))
 
 
 def write_atomic(path: Path, text: str) -> None:

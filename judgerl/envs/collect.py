@@ -78,6 +78,7 @@ def collect_episodes(
     n_envs: int = 4,
     episode_prefix: str = "",
     frame_size: int | None = 256,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Episode], int]:
     """Run the task's env for exactly ``n_steps`` steps and return what happened as episodes.
 
@@ -102,6 +103,8 @@ def collect_episodes(
         frame_size: Longer side of the stored frames in pixels (downscaled with
             bilinear filtering; ``None`` keeps the renderer's size). Full-size
             classic-control frames are ~0.7 MB each.
+        progress: Called with the steps spent so far after every round of
+            ``n_envs`` steps (the run loop records them, see ``StepLedger``).
 
     Returns:
         ``(episodes, steps_spent)`` with ``steps_spent == n_steps``. Each
@@ -161,6 +164,8 @@ def collect_episodes(
                 obs[i] = np.asarray(nxt)
                 if render:
                     frames[i] = _resize(envs[i].render(), frame_size)  # type: ignore[arg-type]
+            if progress is not None:
+                progress(steps)
         for i, buf in enumerate(buffers):
             if buf.obs:
                 facts = last_info[i].get("episode_facts", {})

@@ -9,6 +9,7 @@ keeps the true episode return in ``info["episode"]``).
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Protocol
 
 import numpy as np
@@ -51,6 +52,15 @@ class LearnedRewardVecEnv(VecEnvWrapper):
     when an env's episode ends (plus ``"true_r"``, the true return, for
     envs without ``Monitor``). The learned return sums the rewards after the
     offset and before normalisation, so it is comparable across the run.
+    Every finished episode is also kept in :attr:`episodes` (see :meth:`pop_episodes`).
+
+    Deferred scoring (:meth:`set_deferred`): an on-policy agent uses no reward
+    before its rollout is complete, so the wrapper can record the steps and
+    score them all in one batched call at the rollout's end (:meth:`flush`,
+    driven by ``judgerl.agents.callbacks.RolloutRewardCallback``). On CartPole,
+    whose env step costs ~18 µs, the per-step call was most of the wrapper's
+    cost (decision 0011). While deferred, ``step`` returns zero rewards and no
+    ``learned_episode`` info.
 
     Args:
         venv: The vector env (ideally from ``make_vec_env``, with ``Monitor``).
@@ -83,6 +93,11 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._learned_ret = np.zeros(n, dtype=np.float64)
         self._true_ret = np.zeros(n, dtype=np.float64)
         self._len = np.zeros(n, dtype=np.int64)
+        self.deferred = False
+        # Steps recorded while deferred: (obs before (N, O), actions (N, A), env rewards (N,), dones (N,)).
+        self._block: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # Finished episodes, learned and true return (bounded: nobody may be reading them).
+        self.episodes: deque[dict[str, float]] = deque(maxlen=10_000)
 
     def set_reward_model(self, reward_model: RewardModel) -> None:
         """Swap in a new reward model (e.g. after a re-fit); the offset is recomputed lazily."""
@@ -123,12 +138,13 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         return np.asarray(self.normalizer(learned), dtype=np.float32)
 
     def reset(self) -> VecEnvObs:
-        """Reset all envs and the per-env running returns."""
+        """Reset all envs, the per-env running returns and any unscored steps."""
         obs = self.venv.reset()
         self._prev_obs = np.asarray(obs)
         self._learned_ret[:] = 0.0
         self._true_ret[:] = 0.0
         self._len[:] = 0
+        self._block.clear()
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -137,41 +153,109 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.venv.step_async(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        """Step, then replace the rewards with the learned ones (one batched predict call)."""
+        """Step, then replace the rewards with the learned ones (one batched predict call).
+
+        While :attr:`deferred`, the step is only recorded and the returned rewards
+        are zeros; :meth:`flush` scores the recorded steps later.
+        """
         if self._prev_obs is None or self._actions is None:
             raise RuntimeError("call reset() and step_async() before step_wait()")
         obs, env_rewards, dones, infos = self.venv.step_wait()
         n = self.num_envs
-        learned = np.asarray(
-            self.reward_model.predict(
-                self._prev_obs.reshape(n, -1).astype(np.float32, copy=False),
-                flatten_actions(self._actions, n),
-                self._zeros,
-            ),
-            dtype=np.float32,
-        ).reshape(n)
-        if self.absorbing_offset:
-            learned = learned - np.float32(self.offset)
-        self._learned_ret += learned
-        self._true_ret += env_rewards
-        self._len += 1
-        if self.normalizer is not None:
-            if self.training:
-                self.normalizer.update(learned)
-            rewards = np.asarray(self.normalizer(learned), dtype=np.float32)
-        else:
-            rewards = learned
         for i, info in enumerate(infos):
             info["env_reward"] = float(env_rewards[i])
-        for i in np.flatnonzero(dones).tolist():
-            infos[i]["learned_episode"] = {
-                "r": float(self._learned_ret[i]),
-                "l": int(self._len[i]),
-                "true_r": float(self._true_ret[i]),
-            }
-            self._learned_ret[i] = 0.0
-            self._true_ret[i] = 0.0
-            self._len[i] = 0
+        acts = flatten_actions(self._actions, n)
+        if self.deferred:
+            # Copies: the caller may write into its arrays after the step (SB3 adds to the rewards).
+            self._block.append((self._prev_obs, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool)))
+            self._prev_obs = np.asarray(obs)
+            return obs, np.zeros(n, dtype=np.float32), dones, infos
+        learned = np.asarray(
+            self.reward_model.predict(self._prev_obs.reshape(n, -1).astype(np.float32, copy=False), acts, self._zeros),
+            dtype=np.float32,
+        ).reshape(1, n)
+        if self.absorbing_offset:
+            learned = learned - np.float32(self.offset)
+        rewards = self._scale(learned)
+        self._account(learned, np.asarray(env_rewards).reshape(1, n), np.asarray(dones).reshape(1, n), infos)
         # After an auto-reset, obs already holds the next episode's first observation.
         self._prev_obs = np.asarray(obs)
-        return obs, rewards, dones, infos
+        return obs, rewards[0], dones, infos
+
+    def set_deferred(self, deferred: bool) -> None:
+        """Switch between scoring every step (False) and recording steps for :meth:`flush` (True).
+
+        Switching scores any steps still recorded (their rewards are dropped, the
+        episode accounting keeps them), so no step goes unaccounted.
+        """
+        if self._block:
+            self.flush()
+        self.deferred = deferred
+
+    def flush(self) -> np.ndarray:
+        """Score every step recorded since the last flush in ONE batched predict call.
+
+        The normaliser sees the rows in step order, each scaled as if it had been
+        scored when it happened; finished episodes go to :attr:`episodes`.
+
+        Returns:
+            Rewards, shape ``(T, N)`` float32 for ``T`` recorded steps of ``N`` envs
+            (offset and normalisation applied), in step order.
+        """
+        n = self.num_envs
+        if not self._block:
+            return np.zeros((0, n), dtype=np.float32)
+        t = len(self._block)
+        obs = np.stack([b[0] for b in self._block]).reshape(t * n, -1).astype(np.float32, copy=False)
+        acts = np.concatenate([b[1] for b in self._block])
+        env_rewards = np.stack([b[2] for b in self._block])
+        dones = np.stack([b[3] for b in self._block])
+        self._block.clear()
+        learned = np.asarray(
+            self.reward_model.predict(obs, acts, np.zeros(t * n, dtype=np.float32)), dtype=np.float32
+        ).reshape(t, n)
+        if self.absorbing_offset:
+            learned = learned - np.float32(self.offset)
+        rewards = self._scale(learned)
+        self._account(learned, env_rewards, dones, None)
+        return rewards
+
+    def _scale(self, learned: np.ndarray) -> np.ndarray:
+        """Apply the normaliser to rewards ``(T, N)``.
+
+        While training, row ``t`` is folded into the statistics and then scaled
+        with them, in step order: exactly what scoring each step as it happened
+        would have given.
+        """
+        if self.normalizer is None:
+            return learned
+        if not self.training:
+            return np.asarray(self.normalizer(learned), dtype=np.float32)
+        out = np.empty_like(learned)
+        for t, row in enumerate(learned):
+            self.normalizer.update(row)
+            out[t] = self.normalizer(row)
+        return out
+
+    def _account(
+        self, learned: np.ndarray, env_rewards: np.ndarray, dones: np.ndarray, infos: list[dict] | None
+    ) -> None:
+        """Add ``(T, N)`` rewards to the running returns; log (and with ``infos``, report) finished episodes."""
+        for t in range(len(learned)):
+            self._learned_ret += learned[t]
+            self._true_ret += env_rewards[t]
+            self._len += 1
+            for i in np.flatnonzero(dones[t]).tolist():
+                episode = {"r": float(self._learned_ret[i]), "l": int(self._len[i]), "true_r": float(self._true_ret[i])}
+                self.episodes.append(episode)
+                if infos is not None:
+                    infos[i]["learned_episode"] = episode
+                self._learned_ret[i] = 0.0
+                self._true_ret[i] = 0.0
+                self._len[i] = 0
+
+    def pop_episodes(self) -> list[dict[str, float]]:
+        """The finished episodes logged since the last call (``r``, ``l``, ``true_r`` each), oldest first."""
+        out = list(self.episodes)
+        self.episodes.clear()
+        return out

@@ -90,6 +90,11 @@ class RewardEnsemble:
         for m in self.members:
             m.fit_standardizer(features)
 
+    def restandardize(self, features: torch.Tensor) -> None:
+        """Refit every member's standardisation on ``(M, F)`` rows, keeping each member's function."""
+        for m in self.members:
+            m.restandardize(features)
+
     def _members_rows(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None) -> torch.Tensor:
         """Per-member rewards ``(K, N)`` without autograd (absorbing rows pinned if configured)."""
         # Small per-step batches never use extra threads, and switching the thread

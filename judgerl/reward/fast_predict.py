@@ -68,7 +68,7 @@ class NumpyEnsemble:
         if version == self._version:
             return
         k = len(self.members)
-        obs_dim, act_dim = self.featurizer.obs_dim, self.featurizer.act_dim
+        obs_dim, act_dim = self.featurizer.obs_dim, self.featurizer.act_cols
         with torch.no_grad():
             per_member = [
                 [(w.detach().numpy().T.astype(np.float64), b.detach().numpy()) for w, b in m._params]
@@ -110,7 +110,9 @@ class NumpyEnsemble:
         n = len(obs)
         h = np.asarray(obs, np.float32).reshape(n, -1) @ self._w_obs
         a = np.asarray(acts, np.float32).reshape(n, -1)
-        if self._discrete:
+        if not self.featurizer.use_action:
+            pass  # a state-only reward: the action block of the first layer is empty
+        elif self._discrete:
             idx = np.rint(a[:, 0]).astype(np.int64) - self._start
             if n and (idx.min() < 0 or idx.max() >= self.featurizer.act_dim):
                 raise ValueError(f"discrete action index out of range: {idx.min() + self._start}..{idx.max()}")

@@ -2,7 +2,10 @@
 
 The featurizer is the only place that knows about gymnasium action spaces: discrete
 actions become one-hot vectors, continuous actions are clipped to their bounds, and
-one extra column carries the absorbing flag. Rows marked absorbing (padding after
+one extra column carries the absorbing flag. A state-only featurizer
+(``use_action=False``, judgerl's default through ``reward.use_action``) leaves the
+action columns out: judges see frames or captions of states, never the actions,
+so an action input can only fit spurious correlations (decision 0012). Rows marked absorbing (padding after
 an episode ended) have their observation and action features zeroed, so every
 absorbing step maps to the same canonical point whatever the padding held.
 
@@ -35,16 +38,20 @@ class Featurizer:
             columns), ``Box`` (clipped to its bounds, ``prod(shape)`` columns),
             ``MultiDiscrete`` (concatenated one-hots) or ``MultiBinary``
             (passed through).
+        use_action: Whether the action columns are part of the features. With
+            ``False`` the rows are ``[obs, done]`` (a state-only reward): actions
+            are still accepted, and their shape checked, but never read.
 
     Raises:
         TypeError: For any other action space.
     """
 
-    def __init__(self, obs_dim: int, action_space: gym.Space[Any]) -> None:
+    def __init__(self, obs_dim: int, action_space: gym.Space[Any], use_action: bool = True) -> None:
         if obs_dim < 1:
             raise ValueError(f"obs_dim must be at least 1, got {obs_dim}")
         self.obs_dim = int(obs_dim)
         self.action_space = action_space
+        self.use_action = bool(use_action)
         # Constant tensors are built once here so the per-step call allocates little.
         self._eye: torch.Tensor | None = None
         self._low: torch.Tensor | None = None
@@ -75,9 +82,14 @@ class Featurizer:
             )
 
     @property
+    def act_cols(self) -> int:
+        """Action columns in a feature row: ``act_dim``, or 0 for a state-only featurizer."""
+        return self.act_dim if self.use_action else 0
+
+    @property
     def n_features(self) -> int:
         """Feature width ``F = O + action columns + 1``."""
-        return self.obs_dim + self.act_dim + 1
+        return self.obs_dim + self.act_cols + 1
 
     def __call__(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None = None) -> torch.Tensor:
         """Featurize a batch of transitions.
@@ -115,12 +127,14 @@ class Featurizer:
         return torch.cat([o.masked_fill(absorbing, 0.0), af.masked_fill(absorbing, 0.0), d], dim=1)
 
     def _action_features(self, a: torch.Tensor, absorbing: torch.Tensor | None) -> torch.Tensor:
-        """Action columns ``(N, act_dim)`` for a ``(N, act_in)`` float tensor.
+        """Action columns ``(N, act_cols)`` for a ``(N, act_in)`` float tensor.
 
         Args:
             a: Raw actions.
             absorbing: ``(N,)`` bool, rows whose action is padding (never validated), or ``None``.
         """
+        if not self.use_action:
+            return a.new_zeros((a.shape[0], 0))
         if isinstance(self.action_space, gym.spaces.Discrete):
             assert self._eye is not None
             idx = torch.round(a[:, 0]).long() - self._start
@@ -162,7 +176,7 @@ class Featurizer:
             act = {"type": "MultiDiscrete", "nvec": np.asarray(sp.nvec).reshape(-1).tolist()}
         else:
             act = {"type": "MultiBinary", "n": int(self.act_dim)}
-        return {"obs_dim": self.obs_dim, "action_space": act}
+        return {"obs_dim": self.obs_dim, "action_space": act, "use_action": self.use_action}
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Featurizer:
@@ -187,7 +201,8 @@ class Featurizer:
             space = gym.spaces.MultiBinary(int(act["n"]))
         else:
             raise ValueError(f"unknown action space type {kind!r} in featurizer spec")
-        return cls(int(spec["obs_dim"]), space)
+        # Specs written before state-only rewards existed always used the action.
+        return cls(int(spec["obs_dim"]), space, use_action=bool(spec.get("use_action", True)))
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,31 @@ class RewardNet(nn.Module):
         self.feat_inv_std.copy_(inv.float())
         self.fitted.fill_(True)
 
+    def restandardize(self, features: torch.Tensor) -> None:
+        """Refit the input standardisation on new rows without changing the function the net computes.
+
+        The first layer absorbs the change: with old ``(m, s)`` and new ``(m', s')``
+        (mean, inverse std), ``W' = W * (s / s')`` and ``b' = b + W ((m' - m) * s)``.
+        A warm-started net keeps what it learned, while its inputs stay in units of
+        the data it now sees: a standardisation fitted once on a random policy's
+        narrow states put CartPole's track edge ~24 standard deviations out, where
+        any slope the net had was amplified and weight decay barely reached it.
+
+        Args:
+            features: Shape ``(M, F)``, as for ``fit_standardizer``.
+        """
+        if not bool(self.fitted):
+            self.fit_standardizer(features)
+            return
+        old_mean, old_inv = self.feat_mean.double().clone(), self.feat_inv_std.double().clone()
+        self.fit_standardizer(features)
+        w, b = self._params[0]
+        with torch.no_grad():
+            wd = w.double()
+            shift = wd @ ((self.feat_mean.double() - old_mean) * old_inv)
+            w.copy_((wd * (old_inv / self.feat_inv_std.double())[None, :]).float())
+            b.add_(shift.float())
+
     def reset_parameters(self) -> None:
         """Re-initialise every linear layer (PyTorch defaults); standardisation stays."""
         for lin in self.layers:

@@ -28,10 +28,10 @@ def make_preference_ensemble(
     Args:
         obs_space: The env's observation space (flattened size ``O``).
         action_space: The env's action space (see ``Featurizer``).
-        cfg: Architecture and training settings.
+        cfg: Architecture and training settings (``use_action``: whether actions are features).
         seed: Seeds member initialisation.
     """
-    return RewardEnsemble(Featurizer(gym.spaces.flatdim(obs_space), action_space), cfg, seed)
+    return RewardEnsemble(Featurizer(gym.spaces.flatdim(obs_space), action_space, cfg.use_action), cfg, seed)
 
 
 BUILTIN_REWARD_MODELS: dict[str, RewardModelFactory] = {

@@ -251,14 +251,17 @@ def _fit(
     val_rows, train_rows = np.flatnonzero(val_mask), np.flatnonzero(~val_mask)
     n_val = len(val_rows)
 
+    # Standardise on the real, non-absorbing steps of the training segments.
+    used = np.unique(np.concatenate([data.a[train_rows], data.b[train_rows]]))
+    feats = data.batch.features[used]
+    keep = (data.batch.valid[used] * (1.0 - data.batch.absorbing[used])) > 0
+    rows = feats[keep] if bool(keep.any()) else feats.reshape(-1, feats.shape[-1])
     if not (cfg.warm_start and ensemble.is_fitted):
         ensemble.reset()
-        # Standardise on the real, non-absorbing steps of the training segments.
-        used = np.unique(np.concatenate([data.a[train_rows], data.b[train_rows]]))
-        feats = data.batch.features[used]
-        keep = (data.batch.valid[used] * (1.0 - data.batch.absorbing[used])) > 0
-        rows = feats[keep] if bool(keep.any()) else feats.reshape(-1, feats.shape[-1])
         ensemble.fit_standardizer(rows)
+    elif cfg.restandardize:
+        # Warm start: follow the data's spread (the agent's states widen), keeping what the nets learned.
+        ensemble.restandardize(rows)
 
     monitor_rows = val_rows if n_val > 0 else train_rows
     epochs = []

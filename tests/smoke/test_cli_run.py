@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ TINY = [
     "agent.total_timesteps=1024",
     "labels.total=12",
     "eval.episodes=2",
-    "eval.fresh_timesteps=512",
+    "eval.fresh_timesteps=600",
     "reward.epochs=5",
 ]
 
@@ -35,6 +37,18 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 def sets(items: list[str]) -> list[str]:
     return [a for item in items for a in ("--set", item)]
+
+
+def run_then_sigkill(args: list[str], ready: Callable[[], bool], timeout: float) -> None:
+    """Start ``judgerl run ARGS``, wait until ``ready()`` (or ``timeout`` s), then SIGKILL it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "judgerl.cli", "run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 def label_rows(db: Path) -> list[tuple[str, str]]:
@@ -71,6 +85,9 @@ def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
     # Budgets mean what they say: every collected and trained step is counted, labels exactly as planned.
     assert ev["budget/env_steps_collect"] == 600
     assert 0 < ev["budget/env_steps_train"] <= 1024
+    assert ev["budget/env_steps_repeated"] == 0
+    # 600 fresh steps are rounded down to whole PPO rollouts (8 envs x 32 steps), never overshot.
+    assert ev["budget/env_steps_fresh"] == 512
     assert ev["budget/env_steps_total"] == ev["budget/env_steps_collect"] + ev["budget/env_steps_train"]
     assert ev["labels/ok"] == 12
     assert len(label_rows(run / "labels.sqlite")) == 12
@@ -115,22 +132,14 @@ def test_sigkill_during_labelling_loses_nothing_and_reasks_nothing(tmp_path: Pat
         ]
     )
     db = tmp_path / "killed" / "labels.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "judgerl.cli", "run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.time() + 90
-    stored: list[tuple[str, str]] = []
-    while time.time() < deadline:
-        if db.exists():
-            try:
-                stored = label_rows(db)
-            except sqlite3.OperationalError:
-                stored = []
-            if len(stored) >= 8:
-                break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+
+    def enough_labels() -> bool:
+        try:
+            return db.exists() and len(label_rows(db)) >= 8
+        except sqlite3.OperationalError:
+            return False
+
+    run_then_sigkill(args, enough_labels, timeout=90)
     stored = label_rows(db)
     assert 8 <= len(stored) < 40, "the kill must land in the middle of labelling"
 
@@ -144,6 +153,38 @@ def test_sigkill_during_labelling_loses_nothing_and_reasks_nothing(tmp_path: Pat
     assert len(set(keys)) == len(keys) == 40
     ev = json.loads((tmp_path / "killed" / "eval.json").read_text())
     assert ev["labels/ok"] == 40
+
+
+def test_sigkill_during_training_counts_the_steps_thrown_away(tmp_path: Path) -> None:
+    args = sets(
+        [
+            *TINY,
+            f"runs_dir={tmp_path}",
+            "name=killed_training",
+            "iterations=1",
+            "agent.total_timesteps=20480",
+            "eval.fresh_agent=false",
+        ]
+    )
+    state_path = tmp_path / "killed_training" / "state.json"
+
+    def training_under_way() -> bool:
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError):
+            return json.loads(state_path.read_text())["extra"].get("in_flight", {}).get("train", 0) >= 512
+        return False
+
+    run_then_sigkill(args, training_under_way, timeout=120)
+    assert not (tmp_path / "killed_training" / "agent.zip").exists(), "the kill must land in the middle of training"
+    recorded = json.loads(state_path.read_text())["extra"]["in_flight"]["train"]
+    assert recorded >= 512
+
+    res = cli("run", *args, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ev = json.loads((tmp_path / "killed_training" / "eval.json").read_text())
+    # The resumed run trains the full budget again; what the killed process trained is counted, not hidden.
+    assert ev["budget/env_steps_train"] == 20480
+    assert ev["budget/env_steps_repeated"] == recorded
+    assert ev["budget/env_steps_total"] == 300 + 20480 + recorded
 
 
 @pytest.mark.parametrize(

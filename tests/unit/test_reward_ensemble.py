@@ -236,12 +236,14 @@ def test_predict_overhead_sanity():
         (gym.spaces.Box(-2.0, 2.0, (2,), np.float32), {}),
         (gym.spaces.Discrete(3), {"activation": "tanh", "hidden_sizes": (16, 8, 4)}),
         (gym.spaces.Box(-2.0, 2.0, (2,), np.float32), {"hidden_sizes": ()}),  # a linear reward
+        (gym.spaces.Discrete(3), {"use_action": False}),  # state-only rewards (the default)
+        (gym.spaces.Box(-2.0, 2.0, (2,), np.float32), {"use_action": False, "hidden_sizes": ()}),
     ],
 )
 def test_numpy_hot_path_matches_torch_and_never_serves_stale_weights(space: gym.Space, net: dict) -> None:
     from judgerl.reward.fast_predict import NumpyEnsemble
 
-    ens = RewardEnsemble(Featurizer(4, space), RewardConfig(ensemble_size=3, **net), seed=0)
+    ens = RewardEnsemble(Featurizer(4, space, net.get("use_action", True)), RewardConfig(ensemble_size=3, **net), 0)
     assert ens._fast is not None
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(8, 4)).astype(np.float32)
@@ -261,3 +263,27 @@ def test_numpy_hot_path_matches_torch_and_never_serves_stale_weights(space: gym.
             m.feat_mean.add_(0.5)
     np.testing.assert_allclose(ens.predict(obs, acts), torch_mean(), rtol=1e-5, atol=1e-6)
     assert NumpyEnsemble.supported(ens.featurizer, ens.members)
+    other = np.clip(acts[::-1] + 1, 0, 2)  # different actions, still in range
+    same = np.allclose(ens.predict(obs, other), ens.predict(obs, acts))
+    assert same is (not ens.featurizer.use_action)
+
+
+def test_restandardize_keeps_the_function_and_follows_the_data() -> None:
+    from judgerl.reward.mlp import RewardNet
+
+    torch.manual_seed(0)
+    net = RewardNet(4, (16, 8))
+    narrow = torch.randn(200, 4) * 0.1
+    narrow[:, 3] = 1.0  # a constant column (left unscaled) stays harmless
+    net.fit_standardizer(narrow)
+    x = torch.randn(64, 4) * 3.0
+    before = net(x)
+    wide = torch.randn(500, 4) * 2.0 + 1.0
+    wide[:, 3] = 1.0
+    net.restandardize(wide)
+    torch.testing.assert_close(net(x), before, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(net.feat_mean[:3], wide[:, :3].mean(0), rtol=0, atol=1e-5)
+    assert float(net.feat_inv_std[0]) < 1.0  # x now in units of the wide data, not 20 std out
+    fresh_net = RewardNet(4, (16, 8))
+    fresh_net.restandardize(wide)  # an unfitted net just fits
+    assert bool(fresh_net.fitted)

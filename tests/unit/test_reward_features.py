@@ -64,9 +64,11 @@ def test_bad_inputs_raise_clear_errors():
         gym.spaces.MultiBinary(3),
     ],
 )
-def test_spec_round_trip(space):
-    f = Featurizer(5, space)
+@pytest.mark.parametrize("use_action", [True, False])
+def test_spec_round_trip(space, use_action):
+    f = Featurizer(5, space, use_action)
     g = Featurizer.from_spec(f.spec())
+    assert g.use_action is use_action
     space.seed(0)
     acts = np.stack([np.asarray(space.sample(), np.float32).reshape(-1) for _ in range(6)])
     obs = np.random.default_rng(0).normal(size=(6, 5))
@@ -100,3 +102,20 @@ def test_stack_segments_pads_variable_lengths():
         np.testing.assert_array_equal(b.features[i, : s.length].numpy(), f(s.obs, s.acts, s.dones).numpy())
     with pytest.raises(ValueError):
         stack_segments(f, [])
+
+
+def test_state_only_rows_leave_the_action_out_but_still_check_it():
+    f = Featurizer(2, gym.spaces.Discrete(3), use_action=False)
+    obs = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    x = f(obs, np.array([[0.0], [2.0]], np.float32), np.array([0.0, 1.0], np.float32))
+    assert f.n_features == 2 + 1 and f.act_cols == 0 and f.act_dim == 3
+    np.testing.assert_array_equal(x.numpy(), [[1, 2, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(f(obs, np.array([[1.0], [1.0]])).numpy(), f(obs, np.array([[2.0], [0.0]])).numpy())
+    with pytest.raises(ValueError, match="1 value"):
+        f(obs, np.zeros((2, 2)))
+
+
+def test_specs_saved_before_state_only_rewards_load_with_the_action():
+    spec = Featurizer(2, gym.spaces.Discrete(3)).spec()
+    del spec["use_action"]
+    assert Featurizer.from_spec(spec).use_action is True

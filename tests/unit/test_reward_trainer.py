@@ -1,5 +1,6 @@
 """Preference fitting on synthetic tasks with a known true reward."""
 
+import copy
 import math
 
 import gymnasium as gym
@@ -174,9 +175,13 @@ def test_deterministic_given_seeds_and_warm_start_semantics():
     assert runs[0][1]["reward/val_loss"] == runs[1][1]["reward/val_loss"]
 
     warm, cold = runs[0][0], runs[1][0]
+    kept = copy.deepcopy(warm)
     mean_before = warm.members[0].feat_mean.clone()
+    no_restd = RewardConfig(epochs=3, warm_start=True, restandardize=False)
+    fit_preferences(kept, shifted, no_restd, np.random.default_rng(1))
+    assert torch.equal(kept.members[0].feat_mean, mean_before)  # the first fit's standardisation kept
     fit_preferences(warm, shifted, RewardConfig(epochs=3, warm_start=True), np.random.default_rng(1))
-    assert torch.equal(warm.members[0].feat_mean, mean_before)  # standardisation kept when warm
+    assert warm.members[0].feat_mean[2] > mean_before[2] + 5.0  # warm, yet standardised on the new data
     fit_preferences(cold, shifted, RewardConfig(epochs=3, warm_start=False), np.random.default_rng(1))
     assert cold.members[0].feat_mean[2] > mean_before[2] + 5.0  # refitted on the shifted data
 
