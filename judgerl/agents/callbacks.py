@@ -72,10 +72,10 @@ class ReturnRecorder(BaseCallback):
     also covers steps scored after the fact (deferred per-rollout scoring).
 
     Args:
-        venv: The reward wrapper whose learned returns to report, or None.
+        venv: The reward wrapper whose learned returns to report.
     """
 
-    def __init__(self, venv: LearnedRewardVecEnv | None = None) -> None:
+    def __init__(self, venv: LearnedRewardVecEnv) -> None:
         super().__init__(verbose=0)
         self.venv = venv
         self.true_returns: list[float] = []
@@ -100,7 +100,7 @@ class ReturnRecorder(BaseCallback):
         if self.true_returns:
             out[f"{prefix}/true_return"] = float(np.mean(self.true_returns))
             out[f"{prefix}/episode_length"] = float(np.mean(self.lengths))
-        learned = [ep["r"] for ep in self.venv.pop_episodes()] if self.venv is not None else []
+        learned = [ep["r"] for ep in self.venv.pop_episodes()]
         if learned:
             out[f"{prefix}/learned_return"] = float(np.mean(learned))
         self.true_returns.clear()

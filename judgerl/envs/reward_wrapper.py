@@ -170,14 +170,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             self._block.append((self._prev_obs, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool)))
             self._prev_obs = np.asarray(obs)
             return obs, np.zeros(n, dtype=np.float32), dones, infos
-        learned = np.asarray(
-            self.reward_model.predict(self._prev_obs.reshape(n, -1).astype(np.float32, copy=False), acts, self._zeros),
-            dtype=np.float32,
-        ).reshape(1, n)
-        if self.absorbing_offset:
-            learned = learned - np.float32(self.offset)
-        rewards = self._scale(learned)
-        self._account(learned, np.asarray(env_rewards).reshape(1, n), np.asarray(dones).reshape(1, n), infos)
+        rewards = self._score(self._prev_obs, acts, np.asarray(env_rewards)[None], np.asarray(dones)[None], infos)
         # After an auto-reset, obs already holds the next episode's first observation.
         self._prev_obs = np.asarray(obs)
         return obs, rewards[0], dones, infos
@@ -202,22 +195,38 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             Rewards, shape ``(T, N)`` float32 for ``T`` recorded steps of ``N`` envs
             (offset and normalisation applied), in step order.
         """
-        n = self.num_envs
         if not self._block:
-            return np.zeros((0, n), dtype=np.float32)
-        t = len(self._block)
-        obs = np.stack([b[0] for b in self._block]).reshape(t * n, -1).astype(np.float32, copy=False)
+            return np.zeros((0, self.num_envs), dtype=np.float32)
+        obs = np.stack([b[0] for b in self._block])
         acts = np.concatenate([b[1] for b in self._block])
         env_rewards = np.stack([b[2] for b in self._block])
         dones = np.stack([b[3] for b in self._block])
         self._block.clear()
-        learned = np.asarray(
-            self.reward_model.predict(obs, acts, np.zeros(t * n, dtype=np.float32)), dtype=np.float32
-        ).reshape(t, n)
+        return self._score(obs, acts, env_rewards, dones, None)
+
+    def _score(
+        self, obs: np.ndarray, acts: np.ndarray, env_rewards: np.ndarray, dones: np.ndarray, infos: list[dict] | None
+    ) -> np.ndarray:
+        """Score ``T`` steps of ``N`` envs in one predict call, then scale and account for them.
+
+        Args:
+            obs: Observations before each step, ``T * N`` rows (any shape that reshapes to ``(T * N, O)``).
+            acts: Actions, ``(T * N, A)``, step-major.
+            env_rewards: True rewards ``(T, N)``.
+            dones: Episode ends ``(T, N)``.
+            infos: The last step's infos (gets ``learned_episode``), or None.
+
+        Returns:
+            Rewards ``(T, N)`` float32 (offset and normalisation applied).
+        """
+        t, n = env_rewards.shape
+        flat = obs.reshape(t * n, -1).astype(np.float32, copy=False)
+        live = self._zeros if t == 1 else np.zeros(t * n, dtype=np.float32)
+        learned = np.asarray(self.reward_model.predict(flat, acts, live), dtype=np.float32).reshape(t, n)
         if self.absorbing_offset:
             learned = learned - np.float32(self.offset)
         rewards = self._scale(learned)
-        self._account(learned, env_rewards, dones, None)
+        self._account(learned, env_rewards, dones, infos)
         return rewards
 
     def _scale(self, learned: np.ndarray) -> np.ndarray:

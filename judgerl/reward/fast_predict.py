@@ -110,15 +110,14 @@ class NumpyEnsemble:
         n = len(obs)
         h = np.asarray(obs, np.float32).reshape(n, -1) @ self._w_obs
         a = np.asarray(acts, np.float32).reshape(n, -1)
-        if not self.featurizer.use_action:
-            pass  # a state-only reward: the action block of the first layer is empty
-        elif self._discrete:
-            idx = np.rint(a[:, 0]).astype(np.int64) - self._start
-            if n and (idx.min() < 0 or idx.max() >= self.featurizer.act_dim):
-                raise ValueError(f"discrete action index out of range: {idx.min() + self._start}..{idx.max()}")
-            h += self._w_act[idx]  # one-hot @ W is a row lookup
-        else:
-            h += np.clip(a, self._low, self._high) @ self._w_act
+        if self.featurizer.use_action:  # a state-only reward has no action block in its first layer
+            if self._discrete:
+                idx = np.rint(a[:, 0]).astype(np.int64) - self._start
+                if n and (idx.min() < 0 or idx.max() >= self.featurizer.act_dim):
+                    raise ValueError(f"discrete action index out of range: {idx.min() + self._start}..{idx.max()}")
+                h += self._w_act[idx]  # one-hot @ W is a row lookup
+            else:
+                h += np.clip(a, self._low, self._high) @ self._w_act
         h += self._b0
         if not self._rest:
             return h[:, 0]
