@@ -5,12 +5,12 @@ Usage::
     .venv/bin/python benchmarks/study.py --base judgerl/configs/study_demo.yaml --seeds 0 1 2 \
         --out runs/study_bench.json [--grid noise|budget|judges|all] [--cells NAME ...] [--set key=value ...]
 
-Each cell is one ``judgerl study homegrid-values`` run (resumable: re-running the
-script skips finished stages and pays no judge call twice). The naive policy and
-its sampled episodes are shared across the cells of one seed by copying them in
-(they do not depend on the judge), so only labelling, classifier, feedback agent
-and evaluation are repeated. Prints one table line per cell and writes all
-``study.json`` results to ``--out``.
+Each cell is one ``judgerl study homegrid-values`` run, i.e. two runs of the main
+loop (resumable: re-running the script skips finished runs and pays no judge call
+twice). The naive run does not depend on the judge, so it is shared across the
+cells of one seed by copying its run directory in; only the feedback run
+(verdicts, classifier, fine-tuned agent, evaluation) is repeated. Prints one
+table line per cell and writes all ``study.json`` results to ``--out``.
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ NOISE = {
     ],
 }
 BUDGET = {
-    "random_1k": ["labels.budget=1000", "labels.selection=random"],
-    "random_3k": ["labels.budget=3000", "labels.selection=random"],
-    "random_10k": ["labels.budget=null", "labels.selection=random"],
-    "active_1k": ["labels.budget=1000", "labels.selection=active", "classifier.members=1"],
+    "random_1k": ["labels.budget=1000"],
+    "random_3k": ["labels.budget=3000"],
+    "random_10k": ["labels.budget=null"],
 }
 JUDGES = {
     # The embedded default: MiniLM on the episode's captions, scored at its worst step (the homegrid task's
@@ -64,24 +63,19 @@ def _cells(grid: str) -> dict[str, list[str]]:
 
 
 def _share_naive(runs_dir: Path, first: str, name: str) -> None:
-    """Copy the naive agent and sampled episodes of ``first`` into run ``name`` (same seed, same policy)."""
-    src, dst = runs_dir / first, runs_dir / name
+    """Copy the finished naive run of ``first`` into study ``name`` (same seed, same policy)."""
+    src, dst = runs_dir / first / "naive", runs_dir / name / "naive"
     if not (src / "state.json").exists() or dst.exists():
         return
-    done = json.loads((src / "state.json").read_text())["done"]
-    if "sample" not in done:
+    if not json.loads((src / "state.json").read_text()).get("done"):
         return
-    dst.mkdir(parents=True)
-    for f in ("naive_agent.zip", "episodes.npz"):
-        shutil.copy(src / f, dst / f)
-    (dst / "state.json").write_text(json.dumps({"done": {k: done[k] for k in ("naive", "sample")}}))
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
 
 
 def main() -> int:
     """Run the grid; print a line per cell; write every result to ``--out``."""
     from judgerl.study.config import load_study_config
-    from judgerl.study.homegrid_values import run_study
-    from judgerl.study.labelling import StudyStopped
+    from judgerl.study.homegrid_values import StudyStopped, run_study
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default="judgerl/configs/study_demo.yaml")

@@ -8,11 +8,12 @@ before any work starts. Field descriptions double as ``--help`` text
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from judgerl.configbase import ConfigError, _Stage
 from judgerl.judges.config import (
@@ -24,9 +25,12 @@ from judgerl.judges.config import (
     PriceConfig,
     ZeroShotConfig,
 )
+from judgerl.reward.config import ClassifierConfig, MixConfig, RewardConfig
 
 __all__ = [
     "AgentConfig",
+    "ClassifierConfig",
+    "MixConfig",
     "BudgetConfig",
     "ClientConfig",
     "ConfigError",
@@ -85,11 +89,15 @@ class EnvConfig(_Stage):
 
 
 class QueryConfig(_Stage):
-    """Which segments are put before the judge."""
+    """Which feedback form is asked, and about which items."""
 
-    kind: Literal["pairwise", "pointwise", "episode"] = Field("pairwise", description="Feedback form asked for.")
+    kind: str = Field(
+        "pairwise",
+        description="Feedback form (`judgerl.forms`): pairwise (which of two segments is better), pointwise "
+        "(a score for one segment), episode (a verdict on a whole episode).",
+    )
     sampler: Literal["random", "disagreement"] = Field(
-        "random", description="random pairs, or pairs the reward ensemble disagrees on most (active)."
+        "random", description="random items, or the ones the reward model's members disagree on most (active)."
     )
     candidate_factor: int = Field(4, ge=1, le=100, description="Disagreement sampler: candidates drawn per query kept.")
 
@@ -111,65 +119,29 @@ class LabelConfig(_Stage):
     )
 
 
-class RewardConfig(_Stage):
-    """④ The learned reward model."""
-
-    ensemble_size: int = Field(3, ge=1, le=32, description="Ensemble members (mean = reward, std = disagreement).")
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden layer widths.")
-    lr: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
-    weight_decay: float = Field(1e-4, ge=0.0, description="Adam weight decay (L2).")
-    epochs: int = Field(100, ge=1, description="Training epochs per fit (with early stopping on validation).")
-    batch_size: int = Field(32, ge=1, description="Labels per gradient step.")
-    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of labels held out for validation accuracy.")
-    normalize: bool = Field(
-        True, description="Divide rewards by their running root mean square before RL (scale only, no shift)."
-    )
-    warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
-    restandardize: bool = Field(
-        True,
-        description="With warm_start: refit the input standardisation at every fit on the labelled steps so far, "
-        "folding the change into the first layer (the nets' outputs are unchanged); false keeps the first fit's.",
-    )
-    use_action: bool = Field(
-        False,
-        description="Give the reward model the action as well as the observation. Off by default: judges see "
-        "states (frames, captions), not actions, so an action input only fits spurious correlations "
-        "(decision 0012); turn it on for a judge that is shown the actions.",
-    )
-    activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden activation.")
-    label_noise: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="Assumed share of random labels in the Bradley-Terry model; set it near the judge's error "
-        "rate for noisy judges (0.1 as Christiano et al.), 0 = plain Bradley-Terry.",
-    )
-    patience: int = Field(
-        10, ge=1, description="Early stopping: epochs without validation-loss improvement before a member stops."
-    )
-    zero_absorbing: bool = Field(
-        True,
-        description="Pin the reward of absorbing (post-episode) steps to 0, so ending an episode means to the agent "
-        "what it meant in the labelled segments (fixes the reward's otherwise arbitrary offset).",
-    )
-    bootstrap: bool = Field(
-        True, description="Train each ensemble member on its own bootstrap resample of the labels (diversity)."
-    )
-    threads: int | None = Field(
-        1,
-        ge=1,
-        description="torch CPU threads for fitting and batch scoring (restored after); small MLPs run fastest "
-        "on 1, and on a busy CPU more threads were >10x slower. None = leave torch's setting.",
-    )
-
-
 class AgentConfig(_Stage):
     """⑤ The RL agent (Stable-Baselines3)."""
 
     algo: Literal["auto", "PPO", "SAC", "DQN"] = Field("auto", description="auto = the task's default algorithm.")
     total_timesteps: int = Field(20_000, ge=1, description="Env steps for agent training, summed over iterations.")
     hyperparams: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides for the SB3 constructor (on top of judgerl's tuned defaults)."
+        default_factory=dict,
+        description="Overrides for the SB3 constructor (on top of judgerl's tuned defaults); the policy's "
+        "arguments go in agent.policy_kwargs.",
+    )
+    policy: Literal["auto", "MlpPolicy", "CnnPolicy", "MultiInputPolicy"] = Field(
+        "auto", description="SB3 policy class; auto = MultiInputPolicy for Dict observations, else MlpPolicy."
+    )
+    policy_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Policy arguments, merged over the task's tuned ones; a class or activation named by "
+        "import path 'module:Name' (e.g. features_extractor_class: judgerl.envs.homegrid_policy:HomegridCNN).",
+    )
+    init: str | None = Field(
+        None,
+        description="Start from this saved agent (an SB3 .zip, e.g. another run's agent.zip) instead of fresh "
+        "weights; it also collects the first iteration's episodes. Hyperparameters from agent.hyperparams "
+        "replace the saved ones.",
     )
     device: str = Field("cpu", description="torch device for the agent.")
 
@@ -190,14 +162,37 @@ class EvalConfig(_Stage):
     true_reward_baseline: bool = Field(
         False,
         description="Also train the same algorithm on the true reward (tuned defaults, without the "
-        "learned-reward adjustments of judgerl/agents/sb3.py).",
+        "learned-reward adjustments of judgerl/agents/sb3.py); normalised scores use it.",
     )
+    same_hyperparams_baseline: bool = Field(
+        False,
+        description="Also train a true-reward agent with exactly the learned-reward agent's hyperparameters "
+        "(eval/true_reward_same_hp/..., and eval/fresh/normalized_score_same_hp against it).",
+    )
+    per_iteration: bool = Field(
+        True, description="Evaluate the co-trained agent after every iteration (false: only at the end)."
+    )
+    deterministic: bool = Field(
+        True, description="Greedy actions in evaluation (false: actions sampled from the policy, as seed 003)."
+    )
+
+
+NO_LABELS = ("none", "zero_shot")
+"""Reward models that need no labels: the loop collects, asks and fits nothing for them."""
+
+
+_RUN_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+"""A run name: simple path components under runs_dir (checked for '.' and '..' separately)."""
 
 
 class RunConfig(_Stage):
     """A whole run: every stage's config plus run-level settings."""
 
-    name: str = Field("demo", description="Run name; the run directory is <runs_dir>/<name>.")
+    name: str = Field(
+        "demo",
+        description="Run name; the run directory is <runs_dir>/<name>. Letters, digits, '-', '_' and '.', "
+        "optionally in '/'-separated sub-folders; never '..' or an absolute path.",
+    )
     runs_dir: str = Field("runs", description="Parent folder of run directories.")
     seed: int = Field(0, ge=0, description="Master seed for envs, sampling, judges and networks.")
     threads: int = Field(
@@ -206,6 +201,12 @@ class RunConfig(_Stage):
     iterations: int = Field(5, ge=1, le=1000, description="Outer-loop iterations (collect, judge, fit, train).")
     collect_steps: int = Field(
         2_000, ge=1, description="Env steps collected per iteration for segments (counted in the step budget)."
+    )
+    collect_episodes: int | None = Field(
+        None,
+        ge=1,
+        description="Collect this many complete episodes per iteration instead of collect_steps steps "
+        "(episode verdicts need whole episodes); the steps spent are counted all the same.",
     )
     task: TaskConfig = Field(default_factory=TaskConfig)  # type: ignore[arg-type]
     env: EnvConfig = Field(default_factory=EnvConfig)  # type: ignore[arg-type]
@@ -216,8 +217,23 @@ class RunConfig(_Stage):
     agent: AgentConfig = Field(default_factory=AgentConfig)  # type: ignore[arg-type]
     eval: EvalConfig = Field(default_factory=EvalConfig)  # type: ignore[arg-type]
 
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        # The name becomes a path under runs_dir: '..', an absolute path or odd characters would
+        # write (and lock, and resume) somewhere else.
+        parts = name.split("/")
+        if not _RUN_NAME.fullmatch(name) or any(p in (".", "..") for p in parts):
+            raise ValueError(
+                f"run name {name!r} must be letters, digits, '-', '_' or '.', optionally in '/'-separated "
+                "sub-folders, with no '..' and not an absolute path (e.g. cartpole-s1 or sweep/flip10-s1)"
+            )
+        return name
+
     @model_validator(mode="after")
     def _check_budget(self) -> RunConfig:
+        if self.reward.model in NO_LABELS:
+            return self
         if self.labels.total < self.iterations:
             raise ValueError(
                 f"labels.total ({self.labels.total}) is smaller than iterations ({self.iterations}): "
@@ -309,9 +325,17 @@ def load_model(model: type[M], path: str | Path | None = None, overrides: list[s
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"config file {p} is not a text (UTF-8) YAML file; give the path of a .yaml config"
+            ) from None
+        except OSError as e:
+            raise ConfigError(
+                f"config file {p} cannot be read ({e.strerror or e}); give the path of a .yaml file"
+            ) from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p} is not valid YAML: {e}") from None
+            raise ConfigError(f"config file {p} is not valid YAML: {_yaml_problem(e)}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -326,42 +350,24 @@ def load_model(model: type[M], path: str | Path | None = None, overrides: list[s
         raise ConfigError(_format_errors(e, source)) from None
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: the problem and where (PyYAML's own message spans several lines)."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(problem)
+
+
 def dump_config(cfg: BaseModel) -> str:
     """The resolved config as YAML (every field, defaults included)."""
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
 def validate_references(cfg: RunConfig) -> None:
-    """Check what the schema cannot: the task exists and the algorithm fits its action space.
+    """Check what the schema cannot (task, form, reward model, agent, paths...); see ``judgerl.config_checks``.
 
     Raises:
         ConfigError: Naming the field and the fix.
     """
-    import gymnasium as gym
+    from judgerl.config_checks import check_references
 
-    from judgerl.tasks import get_task, list_tasks
-
-    try:
-        task = get_task(cfg.task.id)
-    except (KeyError, ValueError):
-        ids = ", ".join(t.id for t in list_tasks())
-        raise ConfigError(f"task.id: unknown task {cfg.task.id!r}; choose one of: {ids}") from None
-    algo = task.default_algo if cfg.agent.algo == "auto" else cfg.agent.algo
-    from judgerl.envs.factory import make_env
-
-    env = make_env(task, seed=0)
-    space = env.action_space
-    env.close()
-    if algo == "SAC" and not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"agent.algo: SAC needs continuous actions but {task.id} has {space}; use PPO or DQN")
-    if algo == "DQN" and not isinstance(space, gym.spaces.Discrete):
-        raise ConfigError(f"agent.algo: DQN needs discrete actions but {task.id} has {space}; use PPO or SAC")
-    if cfg.query.sampler == "disagreement" and cfg.query.kind != "pairwise":
-        raise ConfigError("query.sampler: disagreement sampling picks pairs; use query.kind=pairwise or sampler=random")
-    if cfg.query.kind == "episode":
-        raise ConfigError(
-            "query.kind: episode verdicts train an episode classifier; use `judgerl study` for them, "
-            "or pairwise/pointwise here"
-        )
-    if cfg.judge.type in ("clip",) and not cfg.task.render:
-        raise ConfigError("task.render: the clip judge looks at frames; set task.render=true")
+    check_references(cfg)

@@ -1,51 +1,57 @@
-"""The outer loop of judgerl, top to bottom: collect → query → judge → fit → train → evaluate.
+"""The outer loop of judgerl, top to bottom: collect → ask → judge → fit → train → evaluate.
 
 This is imitation's ``PreferenceComparisons`` loop, written out like a cleanrl
-script so it can be read in one pass. Every stage that spends budget (env steps,
-judge calls) records its progress in the run directory first, so a crashed or
-interrupted run resumes where it stopped and never pays twice for a label.
+script so it can be read in one pass, with each seam a plug-in: the feedback
+form (``query.kind``: what is asked, and what a label trains), the reward model
+(``reward.model``, from the reward registry) and the reward mixing
+(``reward.mix``: ``a·r_env + b·g(r̂)``). Every stage that spends budget (env
+steps, judge calls) records its progress in the run directory first, so a
+crashed or interrupted run resumes where it stopped and never pays twice for a
+label. A reward model with nothing to fit (``zero_shot``, ``none``) skips the
+collect/ask/judge/fit stages: the loop then only trains and evaluates.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
 
 from judgerl.agents.callbacks import ReturnRecorder, StepProgress, reward_callbacks
+from judgerl.agents.checkpoint import load_agent_checkpoint, plan_training, save_agent_atomic
+from judgerl.agents.replay import relabel_replay_buffer
 from judgerl.agents.sb3 import (
-    DEFAULT_N_ENVS,
-    load_agent,
-    make_agent,
-    relabel_replay_buffer,
+    agent_from_config,
+    default_n_envs,
+    init_agent,
+    iteration_seed,
+    reseed,
     resolve_algo,
     rollout_size,
-    save_agent,
 )
-from judgerl.config import RunConfig, dump_config
+from judgerl.checkpoints import CheckpointInfo, Loaded, clean_stale_temps, load_checkpoint, save_checkpoint
+from judgerl.config import RunConfig
 from judgerl.envs.collect import collect_episodes
-from judgerl.envs.factory import make_vec_env, obs_dim
-from judgerl.envs.normalize import RunningRewardScale
+from judgerl.envs.factory import make_vec_env
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
-from judgerl.evaluation.ground_truth import evaluate, normalized_score, sb3_policy
+from judgerl.evaluation.final import RewardSetup, final_evaluation
+from judgerl.evaluation.ground_truth import evaluate, sb3_policy
 from judgerl.evaluation.logger import MetricsLogger
-from judgerl.judges.factory import make_judge
+from judgerl.faults import kill_point
+from judgerl.forms import QueryPlan, TargetPlan, get_form
+from judgerl.judges.factory import make_judge, value_scale
 from judgerl.labels.cached import CachedJudge, carry_spending
-from judgerl.labels.store import LabelStore
-from judgerl.queries.samplers import make_sampler
-from judgerl.queries.segments import cut_segments
-from judgerl.reward.ensemble import RewardEnsemble
-from judgerl.reward.features import Featurizer
-from judgerl.reward.targets import training_pairs
-from judgerl.reward.trainer import fit_preferences
+from judgerl.loop_parts import count_key_fn, ensure_run_id, judge_metrics, learned_values, open_store
+from judgerl.reward.mixing import RewardMixer
+from judgerl.reward.registry import RewardSpec, get_reward_entry
+from judgerl.rundir import RunLock, count_label_rows, label_health_warning, prepare_run_dir, store_path
 from judgerl.runstate import RunState, StepLedger, label_schedule, step_schedule, write_atomic
 from judgerl.tasks import get_task
-from judgerl.types import Query
 
 
 class RunStopped(RuntimeError):
@@ -60,24 +66,38 @@ class NoUsableLabels(RunStopped):
     """Every label so far failed or abstained: there is nothing to fit a reward model on."""
 
 
-def run(cfg: RunConfig) -> Path:
-    """Run (or resume) the whole pipeline described by ``cfg``.
+def run(cfg: RunConfig, force_config: bool = False) -> Path:
+    """Run (or resume) the whole pipeline described by ``cfg``, holding the run directory's lock.
 
     Args:
         cfg: A validated run configuration.
+        force_config: Resume even though settings that give stored work its
+            meaning changed (recorded in ``config_changes.jsonl``; ``--force-config``).
 
     Returns:
         The run directory, holding config.yaml, labels.sqlite, reward_model.pt,
         agent.zip, metrics.jsonl, eval.json and report.html.
+
+    Raises:
+        RunLocked: Another process runs on this directory.
+        ConfigError: The config changed since the stored work was done, or the
+            label store lost labels ``state.json`` says were bought.
     """
-    # ── Setup: run directory, resolved config, seeds, logger, resume state ──────────
+    with RunLock(cfg.run_dir):
+        prepare_run_dir(cfg, force=force_config)  # resume checks, then config.yaml
+        return _pipeline(cfg)
+
+
+def _pipeline(cfg: RunConfig) -> Path:
+    """The loop itself (the caller holds the run lock and has checked the resume)."""
+    # ── Setup: run directory, seeds, logger, resume state ───────────────────────────
     run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = ensure_run_id(run_dir)
     state = RunState.load(run_dir)
     if state.done:
         print(f"run {run_dir} is already complete; nothing to do (use a new name to start over)")
         return run_dir
-    (run_dir / "config.yaml").write_text(dump_config(cfg))
+    clean_stale_temps(run_dir)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     log = MetricsLogger(run_dir)
@@ -86,242 +106,241 @@ def run(cfg: RunConfig) -> Path:
     state.env_steps_repeated += ledger.settle("collect")
     state.env_steps_fresh_repeated += ledger.settle("fresh")
     timings: dict[str, float] = dict(state.extra.get("timings", {}))
+    counters: dict[str, float] = dict(state.extra.get("checkpoint", {}))
 
     def timed(stage: str, t0: float) -> None:
         timings[f"time/{stage}_s"] = timings.get(f"time/{stage}_s", 0.0) + time.perf_counter() - t0
 
+    def note_load(what: str, loaded: Loaded[Any]) -> None:
+        # A damaged checkpoint is never fatal: the previous one loads, or the stage is redone; both are counted.
+        if loaded.fell_back:
+            key = f"checkpoint/{what}_{'fallbacks' if loaded.source == 'prev' else 'retrained'}"
+            counters[key] = counters.get(key, 0.0) + 1.0
+            print(f"judgerl: {what} checkpoint unusable ({'; '.join(loaded.errors)}); using {loaded.source}")
+
     # ── ① Task and environments ────────────────────────────────────────────────────
     task = get_task(cfg.task.id)
     algo = resolve_algo(cfg.agent.algo, task)
-    n_envs = cfg.env.n_envs or DEFAULT_N_ENVS[algo]
-    seg_len = cfg.task.segment_length or task.segment_length
+    n_envs = cfg.env.n_envs or default_n_envs(task, algo)
     train_env = make_vec_env(task, n_envs, seed=cfg.seed)
 
-    # ── ② Judge, behind the label store's cache ─────────────────────────────────────
-    store = LabelStore(_store_path(cfg), fsync=cfg.labels.fsync)
-    judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store)
-    carry_spending(judge, store)
+    # ── ③ Feedback form, and ② the judge behind the label store's cache ─────────────
+    form = get_form(cfg.query.kind)
+    entry = get_reward_entry(cfg.reward.model)
+    learns = entry.fits is not None
+    store = open_store(cfg, run_id) if learns else None
+    judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, run_id=run_id) if store is not None else None
+    if judge is not None and store is not None:
+        carry_spending(judge, store, run_id=run_id)
 
-    # ── ④ Reward model (ensemble) and the env wrapper that replaces the reward ──────
-    featurizer = Featurizer(obs_dim(train_env.observation_space), train_env.action_space, cfg.reward.use_action)
+    # ── ④ Reward model, reward mixing, and the env wrapper that gives the agent its reward ──
+    spec = RewardSpec(task, train_env.observation_space, train_env.action_space, cfg, cfg.seed)
     reward_path = run_dir / "reward_model.pt"
-    reward = (
-        RewardEnsemble.load(reward_path) if reward_path.exists() else RewardEnsemble(featurizer, cfg.reward, cfg.seed)
-    )
-    scale = RunningRewardScale(momentum=cfg.env.reward_scale_momentum) if cfg.reward.normalize else None
-    if scale is not None and "reward_scale" in state.extra:
-        scale.load_state(state.extra["reward_scale"])
+    load_reward = entry.load
+    reward: Any = None
+    if load_reward is not None:
+        loaded_reward = load_checkpoint(reward_path, lambda path, _: load_reward(path))
+        note_load("reward_model", loaded_reward)
+        reward = loaded_reward.value
+    reward = reward if reward is not None else entry.build(spec)
+    mixer = RewardMixer(cfg.reward.mix, n_envs, momentum=cfg.env.reward_scale_momentum)
+    if "mixer" in state.extra:
+        mixer.load_state(state.extra["mixer"])
     absorbing_offset = task.absorbing if cfg.env.absorbing_offset is None else cfg.env.absorbing_offset
-    venv = LearnedRewardVecEnv(train_env, reward, normalizer=scale, absorbing_offset=absorbing_offset)
-    sampler = make_sampler(cfg.query, uncertainty=reward.pair_std)
+    key_fn = count_key_fn(cfg.reward.mix.count_key, task) if mixer.needs_keys else None
+    venv = LearnedRewardVecEnv(train_env, reward, mixer, absorbing_offset, key_fn)
+    disagreement = getattr(reward, "disagreement", None)
+    plan = QueryPlan(
+        segment_length=cfg.task.segment_length or task.segment_length,
+        absorbing=task.absorbing,
+        sampler=cfg.query.sampler,
+        candidate_factor=cfg.query.candidate_factor,
+        uncertainty=disagreement if callable(disagreement) else None,
+    )
+    targets_plan = TargetPlan(
+        val_fraction=cfg.reward.val_fraction,
+        value_scale=value_scale(cfg.judge, cfg.query.kind),
+        truth=task.oracle_verdict,
+    )
 
-    # ── ⑤ Agent (resumed from its checkpoint when there is one) ─────────────────────
+    # ── ⑤ Agent: resumed from its checkpoint, started from agent.init, or fresh ──────
     agent_path = run_dir / "agent.zip"
-    if agent_path.exists():
-        agent = load_agent(agent_path, algo, venv, cfg.agent.device)
+    a = cfg.agent
+    loaded_agent = load_agent_checkpoint(agent_path, algo, venv, a.device)
+    note_load("agent", loaded_agent)
+    if loaded_agent.value is not None:
+        agent = loaded_agent.value
+    elif a.init is not None:
+        agent = init_agent(a.init, algo, venv, a.hyperparams, a.device)
     else:
-        agent = make_agent(
-            algo, venv, task, cfg.seed, cfg.agent.hyperparams, cfg.agent.total_timesteps, cfg.agent.device
-        )
-    # Training since agent.zip was saved is lost with the process; count it, then go on from the checkpoint.
-    state.env_steps_repeated += ledger.settle("train", agent.num_timesteps)
+        agent = agent_from_config(a, algo, venv, task, cfg.seed)
+    # Training since the checkpoint was saved is lost with the process: counted below, then trained again.
+    in_flight = ledger.settle("train")
     state.save(run_dir)
     recorder = ReturnRecorder(venv)
     progress = StepProgress(lambda n: ledger.record("train", n))
     callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress]
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
-    steps_per_iter = step_schedule(cfg.agent.total_timesteps, cfg.iterations, rollout_size(agent))
+    steps_per_iter = step_schedule(a.total_timesteps, cfg.iterations, rollout_size(agent))
 
     for it in range(state.iteration, cfg.iterations):
-        # Seeded per iteration, so a resumed run draws exactly what an uninterrupted one would.
-        rng = np.random.default_rng([cfg.seed, it])
-        # ── Collect episodes with the current agent (random before any training) ────
-        queries = store.queries_for_iteration(it)
-        if not queries:
+        # One stream per stage and iteration, so a resumed run that skips a stage (its queries are stored)
+        # still draws in the next stage exactly what an uninterrupted run draws.
+        rng_ask, rng_fit = (np.random.default_rng([cfg.seed, it, stage]) for stage in (0, 1))
+        todo = plan_training(
+            it, steps_per_iter, agent.num_timesteps, loaded_agent.info, state.env_steps_train, in_flight
+        )
+        state.env_steps_repeated += todo.lost_steps
+        in_flight = 0
+        if todo.already_trained:
+            # Killed after this iteration's agent was saved, before state.json: nothing to redo.
+            mixer.load_state(dict((loaded_agent.info.extra if loaded_agent.info else {}).get("mixer", {})))
+        elif judge is not None and store is not None:
+            # ── Collect episodes with the current agent (iteration 0: agent.init's, or random) ──
+            queries = store.queries_for_iteration(it, run_id=run_id)
+            if not queries:
+                t0 = time.perf_counter()
+                acting = it > 0 or a.init is not None
+                reseed(agent, iteration_seed(cfg.seed, it, "collect"))
+                episodes, spent = collect_episodes(
+                    task,
+                    cfg.collect_steps
+                    if cfg.collect_episodes is None
+                    else cfg.collect_episodes * task.max_episode_steps,
+                    seed=cfg.seed * 1000 + it,
+                    policy=sb3_policy(agent, deterministic=False) if acting else None,
+                    render=cfg.task.render,
+                    n_envs=min(4, n_envs),
+                    episode_prefix=f"it{it}-",
+                    frame_size=cfg.task.frame_size,
+                    progress=lambda n: ledger.record("collect", n),
+                    n_episodes=cfg.collect_episodes,
+                )
+                state.env_steps_collect += spent
+                ledger.clear("collect")  # saved with the registered queries below
+                timed("collect", t0)
+
+                # ── Ask: the form builds this iteration's queries (registered before they are judged) ──
+                t0 = time.perf_counter()
+                want = labels_per_iter[it] + state.extra.get("label_shortfall", 0)
+                queries = form.queries(episodes, want, rng_ask, plan)
+                state.extra["label_shortfall"] = want - len(queries)
+                store.add_queries(queries, iteration=it, run_id=run_id)
+                state.stage = "collected"
+                state.save(run_dir)
+                timed("query", t0)
+
+            # ── ② Judge through the cache: each answer is stored the moment it arrives ──
+            # Earlier iterations' queries that only failed transiently (timeouts, server errors) are asked again.
             t0 = time.perf_counter()
-            policy = None if it == 0 else sb3_policy(agent, deterministic=False)
-            episodes, spent = collect_episodes(
-                task,
-                cfg.collect_steps,
-                seed=cfg.seed * 1000 + it,
-                policy=policy,
-                render=cfg.task.render,
-                n_envs=min(4, n_envs),
-                episode_prefix=f"it{it}-",
-                frame_size=cfg.task.frame_size,
-                progress=lambda n: ledger.record("collect", n),
-            )
-            state.env_steps_collect += spent
-            ledger.clear("collect")  # saved with the registered queries below
-            timed("collect", t0)
+            keys = {q.key for q in queries}
+            retry = [q for q in store.unanswered(judge.id, run_id) if q.key not in keys]
+            labels = judge.judge(task, [*queries, *retry], iteration=it)
+            state.labels_bought = count_label_rows(store_path(cfg)) or 0
+            timed("judge", t0)
+            if any(lab.provenance.transient and lab.provenance.error.startswith("budget") for lab in labels):
+                state.save(run_dir)
+                raise BudgetStop(
+                    f"judge budget exhausted in iteration {it}; raise judge.budget and run again to resume"
+                )
+            state.stage = "judged"
+            state.save(run_dir)
+            log.log(it, {**store.stats(judge.id, run_id=run_id), **judge_metrics(judge)}, stage="judge")
 
-            # ── Cut segments and choose what to ask (registered before asking) ──────
+            # ── ④ Fit the reward model on the form's targets from every usable label so far ──
+            # (preflight probes, iteration -1, are paid for but not part of the label budget)
             t0 = time.perf_counter()
-            # Enough windows that the pool can supply every label this iteration pays for
-            # (about two distinct segments per query); a shortfall carries over to the next one.
-            want = labels_per_iter[it] + state.extra.get("label_shortfall", 0)
-            per_episode = max(-(-2 * want // max(1, len(episodes))), max(e.length for e in episodes) // seg_len, 1)
-            segments = cut_segments(episodes, seg_len, rng, absorbing=task.absorbing, per_episode=per_episode)
-            queries = sampler.sample(segments, want, rng)
-            state.extra["label_shortfall"] = want - len(queries)
-            store.add_queries(queries, iteration=it)
-            state.stage = "collected"
-            state.save(run_dir)
-            timed("query", t0)
+            # In query order, not arrival order: answers of concurrent requests may come back in any order.
+            labelled = sorted(store.labelled(judge.id, min_iteration=0, run_id=run_id), key=lambda r: r[1].query_key)
+            targets = form.targets(labelled, rng_fit, targets_plan)
+            if len(targets) == 0:
+                raise NoUsableLabels(
+                    f"iteration {it}: the judge gave no usable label yet (see labels.sqlite: "
+                    f"{store.stats(judge.id, run_id=run_id)}); check it with `judgerl check-judge`, then run again"
+                )
+            fit_metrics = reward.fit(targets, rng_fit)
+            save_checkpoint(reward_path, reward.save, CheckpointInfo(iteration=it, stage="fitted", labels=len(targets)))
+            venv.set_reward_model(reward)
+            # A new fit has a new scale (and threshold): re-estimate them on this iteration's data right away.
+            mixer.calibrate(learned_values(venv, reward, [s for q in queries for s in q.segments]))
+            relabel_replay_buffer(agent, venv.reward_for)
+            timed("fit", t0)
+            log.log(it, fit_metrics, stage="reward")
 
-        # ── ② Judge through the cache: each answer is stored the moment it arrives ──
+        # ── ⑤ Train the agent on the mixed reward (true reward kept in info) ───────────
         t0 = time.perf_counter()
-        labels = judge.judge(task, queries)
-        timed("judge", t0)
-        if any(lab.provenance.transient and lab.provenance.error.startswith("budget") for lab in labels):
-            state.save(run_dir)
-            raise BudgetStop(f"judge budget exhausted in iteration {it}; raise judge.budget and run again to resume")
-        log.log(it, {**store.stats(judge.id), **_judge_metrics(judge)}, stage="judge")
-
-        # ── ④ Fit the reward model on every usable label bought so far ───────────────
-        # (preflight probes, iteration -1, are paid for but not part of the label budget)
-        t0 = time.perf_counter()
-        pairs = training_pairs(store.labelled(judge.id, min_iteration=0), rng)
-        if not pairs:
-            state.save(run_dir)
-            raise NoUsableLabels(
-                f"iteration {it}: the judge gave no usable label yet (see labels.sqlite: "
-                f"{store.stats(judge.id)}); check it with `judgerl check-judge`, then run again"
-            )
-        fit_metrics = fit_preferences(reward, pairs, cfg.reward, rng)
-        reward.save(reward_path)
-        venv.set_reward_model(reward)
-        if scale is not None:
-            # A new fit has a new scale: re-estimate it on this iteration's transitions right away.
-            scale.reset()
-            scale.update(venv.reward_for(*_live_transitions(queries)))
-        relabel_replay_buffer(agent, venv.reward_for)
-        timed("fit", t0)
-        log.log(it, fit_metrics, stage="reward")
-
-        # ── ⑤ Train the agent on the learned reward (true reward kept in info) ──────
-        t0 = time.perf_counter()
-        if steps_per_iter[it] > 0:
-            agent.learn(steps_per_iter[it], callback=callbacks, reset_num_timesteps=False, progress_bar=False)
+        if todo.steps > 0 and not todo.already_trained:
+            reseed(agent, iteration_seed(cfg.seed, it, "train"))
+            agent.learn(todo.steps, callback=callbacks, reset_num_timesteps=False, progress_bar=False)
         state.env_steps_train = int(agent.num_timesteps)
+        if not todo.already_trained:
+            info = CheckpointInfo(iteration=it, stage="trained", extra={"mixer": mixer.state()})
+            save_agent_atomic(agent, agent_path, info)
+        ledger.clear("train")  # the checkpoint holds these steps
         timed("train", t0)
-        save_agent(agent, agent_path)
 
         # ── ⑥ Evaluate on ground truth, log, checkpoint ─────────────────────────────
         t0 = time.perf_counter()
-        result = evaluate(task, sb3_policy(agent), cfg.eval.episodes, seed=10_000 + cfg.seed)
+        metrics: dict[str, Any] = {**recorder.summary(), **mixer.pop_stats()}
+        if cfg.eval.per_iteration:
+            policy = sb3_policy(agent, cfg.eval.deterministic)
+            metrics.update(evaluate(task, policy, cfg.eval.episodes, seed=10_000 + cfg.seed).as_metrics())
         timed("eval", t0)
-        log.log(it, {**recorder.summary(), **result.as_metrics()}, stage="iteration")
+        log.log(it, metrics, stage="iteration")
         state.iteration, state.stage = it + 1, "start"
-        state.extra["timings"] = timings
-        if scale is not None:
-            state.extra["reward_scale"] = scale.state()
+        state.extra.update(timings=timings, mixer=mixer.state(), checkpoint=counters)
         state.save(run_dir)
 
     # ── Final evaluation: the co-trained agent, a fresh agent, and the baselines ────
-    summary: dict[str, Any] = {}
-    final = evaluate(task, sb3_policy(agent), cfg.eval.episodes, seed=20_000 + cfg.seed)
-    summary.update(final.as_metrics("eval"))
-    rand = evaluate(task, None, cfg.eval.episodes, seed=20_000 + cfg.seed)
-    summary.update(rand.as_metrics("eval/random"))
-    if cfg.eval.fresh_agent:
-        # The honest test of the learned reward: a new agent that never co-evolved with it.
-        t0 = time.perf_counter()
-        fresh_steps = cfg.eval.fresh_timesteps or cfg.agent.total_timesteps
-        fresh_env = LearnedRewardVecEnv(
-            make_vec_env(task, n_envs, seed=cfg.seed + 1), reward, normalizer=scale, absorbing_offset=absorbing_offset
-        )
-        fresh = make_agent(algo, fresh_env, task, cfg.seed + 1, cfg.agent.hyperparams, fresh_steps, cfg.agent.device)
-        fresh_callbacks = [
-            *reward_callbacks(fresh, fresh_env, cfg.env.reward_per_rollout),
-            StepProgress(lambda n: ledger.record("fresh", n)),
-        ]
-        fresh.learn(_whole_rollouts(fresh_steps, fresh), callback=fresh_callbacks, progress_bar=False)
-        save_agent(fresh, run_dir / "fresh_agent.zip")
-        summary.update(
-            evaluate(task, sb3_policy(fresh), cfg.eval.episodes, seed=20_000 + cfg.seed).as_metrics("eval/fresh")
-        )
-        summary["budget/env_steps_fresh"] = float(fresh.num_timesteps + state.env_steps_fresh_repeated)
-        timed("fresh", t0)
-    if cfg.eval.true_reward_baseline:
-        t0 = time.perf_counter()
-        true_steps = cfg.eval.fresh_timesteps or cfg.agent.total_timesteps
-        base = make_agent(
-            algo,
-            make_vec_env(task, n_envs, seed=cfg.seed + 2),
-            task,
-            cfg.seed + 2,
-            cfg.agent.hyperparams,
-            true_steps,
-            cfg.agent.device,
-            learned_reward=False,
-        )
-        base.learn(_whole_rollouts(true_steps, base), progress_bar=False)
-        true_eval = evaluate(task, sb3_policy(base), cfg.eval.episodes, seed=20_000 + cfg.seed)
-        summary.update(true_eval.as_metrics("eval/true_reward"))
-        for who in ("eval", "eval/fresh"):
-            if f"{who}/return_mean" in summary:
-                summary[f"{who}/normalized_score"] = normalized_score(
-                    summary[f"{who}/return_mean"], rand.return_mean, true_eval.return_mean
-                )
-        timed("baseline", t0)
+    def fresh_env(seed: int) -> LearnedRewardVecEnv:
+        copy = RewardMixer(cfg.reward.mix, n_envs, momentum=cfg.env.reward_scale_momentum)
+        copy.load_state(mixer.state())
+        return LearnedRewardVecEnv(make_vec_env(task, n_envs, seed=seed), reward, copy, absorbing_offset, key_fn)
 
+    summary = final_evaluation(
+        cfg,
+        task,
+        algo,
+        n_envs,
+        agent,
+        RewardSetup(fresh_env, learned=cfg.reward.model != "none"),
+        lambda n: ledger.record("fresh", n),
+        timed,
+    )
+    if "budget/env_steps_fresh" in summary:
+        summary["budget/env_steps_fresh"] += float(state.env_steps_fresh_repeated)
     summary.update(
         {
+            **counters,
             "budget/env_steps_train": float(state.env_steps_train),
             "budget/env_steps_collect": float(state.env_steps_collect),
             "budget/env_steps_repeated": float(state.env_steps_repeated),
             "budget/env_steps_total": float(state.env_steps_train + state.env_steps_collect + state.env_steps_repeated),
-            "budget/labels_planned": float(cfg.labels.total),
-            "labels/used_for_reward": float(len(store.labelled(judge.id, min_iteration=0))),
-            **store.stats(judge.id),
+            "budget/labels_planned": float(cfg.labels.total if learns else 0),
             **timings,
         }
     )
+    if judge is not None and store is not None:
+        summary["labels/used_for_reward"] = float(len(store.labelled(judge.id, min_iteration=0, run_id=run_id)))
+        summary.update(store.stats(judge.id, run_id=run_id))
+    warning = label_health_warning(summary) if learns else None
+    if warning:
+        print(f"judgerl: {warning}", file=sys.stderr)
     # Strict JSON: an undefined number (e.g. a normalised score with equal baselines) is null, not NaN.
     clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
     write_atomic(run_dir / "eval.json", json.dumps(clean, indent=2, sort_keys=True, allow_nan=False))
+    kill_point("eval_json")
     log.log(cfg.iterations, summary, stage="final")
     log.close()
     state.done = True
     state.save(run_dir)
-    store.close()
+    if store is not None:
+        store.close()
 
     # ── Report ──────────────────────────────────────────────────────────────────────
     from judgerl.evaluation.report import write_report
 
     report = write_report(run_dir)
+    kill_point("report")
     print(f"report: {report}")
     return run_dir
-
-
-def _whole_rollouts(steps: int, agent: BaseAlgorithm) -> int:
-    """``steps`` rounded down to whole collection rounds (at least one), so SB3 does not overshoot it."""
-    return max(step_schedule(steps, 1, rollout_size(agent))[0], rollout_size(agent))
-
-
-def _live_transitions(queries: list[Query]) -> tuple[np.ndarray, np.ndarray]:
-    """Observations ``(N, O)`` and actions ``(N, A)`` of the non-absorbing steps shown in ``queries``."""
-    segs = [s for q in queries for s in q.segments]
-    live = np.concatenate([s.dones == 0 for s in segs])
-    obs = np.concatenate([s.obs.reshape(s.length, -1) for s in segs])[live]
-    acts = np.concatenate([s.acts.reshape(s.length, -1) for s in segs])[live]
-    return obs.astype(np.float32), acts.astype(np.float32)
-
-
-def _store_path(cfg: RunConfig) -> Path:
-    p = Path(cfg.labels.store)
-    return p if p.is_absolute() else cfg.run_dir / p
-
-
-def _judge_metrics(judge: CachedJudge) -> dict[str, float]:
-    """Cache counters plus whatever the inner judge (and its wrappers) report, e.g. ``judge/http_*``."""
-    out = dict(judge.stats())
-    node: object = judge.inner
-    while node is not None:
-        for name in ("metrics", "stats"):
-            fn = getattr(node, name, None)
-            if callable(fn):
-                out.update({k: float(v) for k, v in fn().items() if isinstance(v, int | float)})
-        node = getattr(node, "inner", None)
-    return out

@@ -9,11 +9,14 @@ every iteration.
 from __future__ import annotations
 
 import json
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from judgerl.checkpoints import atomic_write_text
+from judgerl.configbase import ConfigError
+from judgerl.faults import kill_point
 
 
 def label_schedule(total: int, iterations: int, initial_fraction: float, schedule: str) -> list[int]:
@@ -85,6 +88,9 @@ class RunState:
         env_steps_fresh_repeated: The same for the fresh agent, which is not
             checkpointed: every step of an interrupted fresh training.
         done: True once the whole run (final evaluation included) finished.
+        labels_bought: Label rows the label store held (all judges, preflight included) when
+            this state was saved; a resumed run refuses a store holding fewer
+            (:func:`judgerl.rundir.check_store_matches_state`).
         extra: Free-form counters (e.g. the reward normaliser's state, and the
             ``in_flight`` steps of :class:`StepLedger`).
     """
@@ -96,19 +102,41 @@ class RunState:
     env_steps_repeated: int = 0
     env_steps_fresh_repeated: int = 0
     done: bool = False
+    labels_bought: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, run_dir: Path) -> RunState:
-        """Read ``state.json``, or a fresh state if the run is new."""
+        """Read ``state.json``, or a fresh state if the run is new.
+
+        Keys this version does not know (a newer judgerl's) are ignored, missing ones take their defaults.
+
+        Raises:
+            ConfigError: ``state.json`` is unreadable or not a JSON object (names the file and the fix).
+        """
         path = run_dir / "state.json"
         if not path.exists():
             return cls()
-        return cls(**json.loads(path.read_text()))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"{path} is unreadable ({e}); restore it from a backup, or start over under a new run name"
+            ) from None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def has_progress(self) -> bool:
+        """True once anything was stored under this run's config (queries, labels, checkpoints)."""
+        return self.iteration > 0 or self.stage != "start" or self.done or self.labels_bought > 0
 
     def save(self, run_dir: Path) -> None:
         """Write ``state.json`` atomically (a crash leaves the old or the new file, never half)."""
         write_atomic(run_dir / "state.json", json.dumps(asdict(self), indent=2))
+        kill_point("state")
 
 
 class StepLedger:
@@ -161,10 +189,8 @@ class StepLedger:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically: temporary file, fsync, rename, fsync of the folder.
+
+    A full disk or a kill leaves the previous file intact (see :mod:`judgerl.checkpoints`).
+    """
+    atomic_write_text(path, text)

@@ -20,7 +20,8 @@ from typing import Any, Literal
 import numpy as np
 
 LabelStatus = Literal["ok", "abstain", "failed"]
-QueryKind = Literal["pairwise", "pointwise", "episode"]
+QueryKind = str
+"""The name of a registered feedback form (``judgerl.forms``): ``pairwise``, ``pointwise``, ``episode``, ..."""
 Modality = Literal["frames", "captions", "state"]
 
 
@@ -69,6 +70,10 @@ class TaskSpec:
         oracle_verdict: Ground-truth yes/no answer to ``question`` for a
             segment or episode (used by oracle judges for pointwise/episode
             queries and by preflight agreement); ``None`` if the task has none.
+        vec_env: Optional batched environment ``(n_envs, seed) -> VecEnv`` for
+            training and evaluation (same rules and ``info`` keys as the gym
+            env, faster); collection with captions and frames always uses the
+            gym env.
     """
 
     id: str
@@ -86,6 +91,7 @@ class TaskSpec:
     segment_length: int = 25
     absorbing: bool = False
     oracle_verdict: Callable[[Segment], bool] | None = None
+    vec_env: Callable[[int, int | None], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,16 +155,20 @@ class Query:
     """A question for a judge about one or two segments.
 
     Attributes:
-        kind: ``pairwise`` (two segments, which is better), ``pointwise`` (one
-            segment, a score) or ``episode`` (one whole episode, a verdict).
-        segments: One segment (pointwise, episode) or two (pairwise, A then B).
+        kind: The feedback form asked for, a name registered in
+            ``judgerl.forms`` (built in: ``pairwise`` -- two segments, which is
+            better; ``pointwise`` -- one segment, a score; ``episode`` -- one
+            whole episode, a verdict).
+        segments: As many segments as the form's ``arity`` (pairwise: A then B).
     """
 
     kind: QueryKind
     segments: tuple[Segment, ...]
 
     def __post_init__(self) -> None:
-        want = 2 if self.kind == "pairwise" else 1
+        from judgerl.forms.registry import form_arity  # the registry imports this module
+
+        want = form_arity(self.kind)
         if len(self.segments) != want:
             raise ValueError(f"a {self.kind} query needs {want} segment(s), got {len(self.segments)}")
 
@@ -185,6 +195,10 @@ class Provenance:
         timestamp: Unix time the label was produced.
         is_oracle: True when the label was computed from ground truth.
         retries: Number of retried calls spent on this label.
+        requests: HTTP requests actually sent for this label, retries and
+            both orders or both segments included (0 for judges that send
+            none: oracles, local models, a call refused before sending).
+            Budgets are carried over from this count.
         error: Why the label is not ``ok`` (parse error, refusal, timeout...).
         transient: True when nothing usable was paid for and asking again may
             succeed (timeout, server error after retries, budget stop); the
@@ -205,6 +219,7 @@ class Provenance:
     retries: int = 0
     error: str = ""
     transient: bool = False
+    requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -249,6 +264,10 @@ class Episode:
         frames: Rendered frames ``(T, H, W, 3)`` uint8, or ``None``.
         episode_id: Unique id within a run.
         infos: Per-episode extra facts (e.g. ``{"cat_harmed": True}``).
+        truncated: True when the time limit ended it. An episode with neither
+            ``terminated`` nor ``truncated`` is an unfinished tail.
+        final_caption: Caption of ``final_obs`` (``""`` when captions were not produced).
+        final_frame: Frame of ``final_obs``, ``(H, W, 3)`` uint8, or ``None``.
     """
 
     obs: np.ndarray
@@ -260,11 +279,19 @@ class Episode:
     frames: np.ndarray | None = None
     episode_id: str = ""
     infos: Mapping[str, Any] = field(default_factory=dict)
+    truncated: bool = False
+    final_caption: str = ""
+    final_frame: np.ndarray | None = None
 
     @property
     def length(self) -> int:
         """Number of steps ``T``."""
         return int(len(self.obs))
+
+    @property
+    def complete(self) -> bool:
+        """True when the episode ended (terminated or truncated), not cut off by collection."""
+        return bool(self.terminated or self.truncated)
 
     @property
     def true_return(self) -> float:

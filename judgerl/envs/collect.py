@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from judgerl.envs.factory import make_env
+from judgerl.envs.spaces import flatten_one, stack_obs
 from judgerl.types import Episode, TaskSpec
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -54,17 +55,28 @@ class _Buffer:
         self.caps: list[str] = []
         self.frames: list[np.ndarray] = []
 
-    def to_episode(self, terminated: bool, final_obs: np.ndarray, episode_id: str, infos: dict[str, Any]) -> Episode:
+    def to_episode(
+        self,
+        ended: tuple[bool, bool],
+        final_obs: np.ndarray,
+        episode_id: str,
+        infos: dict[str, Any],
+        final_caption: str = "",
+        final_frame: np.ndarray | None = None,
+    ) -> Episode:
         return Episode(
             obs=np.asarray(self.obs, dtype=np.float32),
             acts=np.asarray(self.acts, dtype=np.float32),
             env_rewards=np.asarray(self.rews, dtype=np.float32),
-            terminated=terminated,
+            terminated=ended[0],
             final_obs=np.asarray(final_obs, dtype=np.float32).reshape(-1),
             captions=tuple(self.caps),
             frames=np.stack(self.frames) if self.frames else None,
             episode_id=episode_id,
             infos=dict(infos),
+            truncated=ended[1],
+            final_caption=final_caption,
+            final_frame=final_frame,
         )
 
 
@@ -79,20 +91,23 @@ def collect_episodes(
     episode_prefix: str = "",
     frame_size: int | None = 256,
     progress: Callable[[int], None] | None = None,
+    n_episodes: int | None = None,
 ) -> tuple[list[Episode], int]:
     """Run the task's env for exactly ``n_steps`` steps and return what happened as episodes.
 
     Finished episodes come first (in the order they ended), then the unfinished
-    tail of each env as an episode with ``terminated=False``, so no step is
-    wasted and the episodes' lengths sum to ``n_steps``. An episode cut by the
-    time limit also has ``terminated=False``.
+    tail of each env as an episode with ``terminated=truncated=False``, so no
+    step is wasted and the episodes' lengths sum to ``n_steps``. An episode cut
+    by the time limit has ``truncated=True``. With ``n_episodes``, collection
+    instead stops as soon as that many episodes have ended (tails are dropped;
+    their steps still count in ``steps_spent``), and ``n_steps`` is a cap.
 
     Args:
         task: The task.
         n_steps: Total env steps to spend, over all envs.
         seed: Env ``i`` is reset with ``seed + i``; random actions are seeded too.
-        policy: Maps a batch of observations, shape ``(N, *obs_shape)`` (``(N, O)``
-            for flat observations), to actions ``(N, *act_shape)`` or ``(N,)`` for
+        policy: Maps a batch of observations, shape ``(N, *obs_shape)`` (a dict of
+            such arrays for ``Dict`` spaces), to actions ``(N, *act_shape)`` or ``(N,)`` for
             discrete actions, e.g. ``lambda o: model.predict(o, deterministic=False)[0]``.
             ``None`` samples uniform random actions. Box actions are clipped to
             the action bounds, and the clipped action is what gets stored.
@@ -105,11 +120,14 @@ def collect_episodes(
             classic-control frames are ~0.7 MB each.
         progress: Called with the steps spent so far after every round of
             ``n_envs`` steps (the run loop records them, see ``StepLedger``).
+        n_episodes: Stop once this many episodes have ended (see above).
 
     Returns:
-        ``(episodes, steps_spent)`` with ``steps_spent == n_steps``. Each
-        episode's ``infos`` is the env's ``info["episode_facts"]`` dict from its
-        last step, if the env reports one.
+        ``(episodes, steps_spent)``; ``steps_spent == n_steps`` unless
+        ``n_episodes`` stopped collection first. Observations are stored as flat
+        float32 rows (``judgerl.envs.spaces``). Each episode's ``infos`` is the
+        env's ``info["episode_facts"]`` dict from its last step, if the env
+        reports one; ``final_caption``/``final_frame`` describe ``final_obs``.
     """
     if n_steps < 0:
         raise ValueError(f"n_steps must be non-negative, got {n_steps}")
@@ -118,12 +136,13 @@ def collect_episodes(
     n_envs = max(1, min(n_envs, n_steps))
     envs: list[gym.Env] = [make_env(task, render=render) for _ in range(n_envs)]
     space = envs[0].action_space
-    obs: list[np.ndarray] = []
+    obs_space = envs[0].observation_space
+    obs: list[Any] = []
     frames: list[np.ndarray | None] = []
     for i, env in enumerate(envs):
         o, _ = env.reset(seed=seed + i)
         env.action_space.seed(seed + i)
-        obs.append(np.asarray(o))
+        obs.append(o)
         frames.append(_resize(env.render(), frame_size) if render else None)  # type: ignore[arg-type]
     buffers = [_Buffer() for _ in range(n_envs)]
     last_info: list[dict[str, Any]] = [{} for _ in range(n_envs)]
@@ -134,18 +153,18 @@ def collect_episodes(
 
     steps = 0
     try:
-        while steps < n_steps:
+        while steps < n_steps and (n_episodes is None or len(episodes) < n_episodes):
             k = min(n_envs, n_steps - steps)
             if policy is None:
                 actions: Any = [envs[i].action_space.sample() for i in range(k)]
             else:
-                actions = np.asarray(policy(np.stack(obs[:k])))
+                actions = np.asarray(policy(stack_obs(obs_space, obs[:k])))
                 if len(actions) != k:
                     raise ValueError(f"policy returned {len(actions)} actions for a batch of {k} observations")
             for i in range(k):
                 a = _env_action(actions[i], space)
                 buf = buffers[i]
-                flat = np.asarray(obs[i], dtype=np.float32).reshape(-1)
+                flat = flatten_one(obs_space, obs[i])
                 buf.obs.append(flat)
                 buf.acts.append(np.asarray(a, dtype=np.float32).reshape(-1))
                 if captions:
@@ -158,18 +177,27 @@ def collect_episodes(
                 steps += 1
                 if terminated or truncated:
                     facts = info.get("episode_facts", {})
-                    episodes.append(buf.to_episode(bool(terminated), np.asarray(nxt), _next_id(), facts))
+                    final = flatten_one(obs_space, nxt)
+                    final_caption = task.captioner(final) if captions else ""
+                    final_frame = _resize(envs[i].render(), frame_size) if render else None  # type: ignore[arg-type]
+                    episodes.append(
+                        buf.to_episode(
+                            (bool(terminated), bool(truncated)), final, _next_id(), facts, final_caption, final_frame
+                        )
+                    )
                     buffers[i] = _Buffer()
                     nxt, _ = envs[i].reset()
-                obs[i] = np.asarray(nxt)
+                    if n_episodes is not None and len(episodes) >= n_episodes:
+                        break
+                obs[i] = nxt
                 if render:
                     frames[i] = _resize(envs[i].render(), frame_size)  # type: ignore[arg-type]
             if progress is not None:
                 progress(steps)
         for i, buf in enumerate(buffers):
-            if buf.obs:
+            if buf.obs and n_episodes is None:
                 facts = last_info[i].get("episode_facts", {})
-                episodes.append(buf.to_episode(False, obs[i], _next_id(), facts))
+                episodes.append(buf.to_episode((False, False), flatten_one(obs_space, obs[i]), _next_id(), facts))
     finally:
         for env in envs:
             env.close()

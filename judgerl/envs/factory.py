@@ -11,6 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from judgerl.envs.spaces import flat_dim
 from judgerl.types import TaskSpec
 
 
@@ -62,10 +63,14 @@ def make_vec_env(task: TaskSpec, n_envs: int, seed: int | None, render: bool = F
         render: Create the envs with ``render_mode="rgb_array"``.
 
     Returns:
-        The vector env (not yet reset).
+        The vector env (not yet reset). A task with its own batched env
+        (``TaskSpec.vec_env``, e.g. homegrid's numpy env) gets that instead:
+        same observations, rules and ``info`` keys, many times faster.
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+    if task.vec_env is not None and not render:
+        return task.vec_env(n_envs, seed)
 
     def _factory(rank: int) -> Callable[[], gym.Env]:
         def _make() -> gym.Env:
@@ -85,16 +90,16 @@ def _flat_size(space: spaces.Space, what: str) -> int:
         return 1
     if isinstance(space, spaces.Box):
         return int(np.prod(space.shape))
-    raise TypeError(f"unsupported {what} space {space!r}: judgerl supports Box and Discrete spaces")
+    raise TypeError(f"unsupported {what} space {space!r}: judgerl supports Box and Discrete action spaces")
 
 
 def obs_dim(space: spaces.Space) -> int:
-    """Flattened observation size ``O`` (1 for a Discrete space).
+    """Flattened observation size ``O`` (see ``judgerl.envs.spaces``: Box, Discrete, Dict, ...).
 
     Raises:
-        TypeError: For spaces other than Box and Discrete.
+        TypeError: For an unsupported space.
     """
-    return _flat_size(space, "observation")
+    return flat_dim(space)
 
 
 def act_dim(space: spaces.Space) -> int:

@@ -1,58 +1,61 @@
-"""A VecEnv wrapper that replaces the environment reward with a learned one.
+"""A VecEnv wrapper that gives the agent a learned reward, mixed with the env's own.
 
 The idea follows imitation's ``RewardVecEnvWrapper`` (HumanCompatibleAI): the
-reward for every env comes from ONE batched ``reward_model.predict`` call per
-step on the observation before the step and the action taken, while the true
-reward stays measurable in ``info["env_reward"]`` (and SB3's ``Monitor`` below
-keeps the true episode return in ``info["episode"]``).
+learned reward for every env comes from ONE batched call per step (or per
+rollout, see deferred scoring), while the true reward stays measurable in
+``info["env_reward"]`` (and SB3's ``Monitor`` below keeps the true episode
+return in ``info["episode"]``). What the agent receives is
+``a·r_env + b·g(r̂)`` (``judgerl.reward.mixing``); ``a = 0, b = 1`` replaces the
+env reward.
+
+Two kinds of reward model:
+
+* a Markov ``RewardModel``: ``r̂ = predict(s, a) − offset`` on the observation
+  before the step and the action taken;
+* a ``SequenceRewardModel``: a ``RewardStream`` per env, fed the observation each
+  step led to (SB3's ``terminal_observation`` at an episode's end) and restarted
+  with the next episode's first observation.
+
+Observations reach reward models as flat float32 rows (``judgerl.envs.spaces``),
+so ``Dict`` and image observations work as long as the model reads rows.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from judgerl.envs.factory import act_dim, flatten_actions
-from judgerl.reward.base import RewardModel
+from judgerl.envs.spaces import flatten_batch, flatten_one
+from judgerl.reward.base import RewardStream
+from judgerl.reward.config import MixConfig
+from judgerl.reward.mixing import RewardMixer
 
-
-class RewardNormalizer(Protocol):
-    """Rescales learned rewards; ``judgerl.envs.normalize.RunningRewardScale`` is one."""
-
-    def update(self, rewards: np.ndarray) -> None:
-        """Fold a batch of rewards, shape ``(N,)``, into the statistics."""
-        ...
-
-    def __call__(self, rewards: np.ndarray) -> np.ndarray:
-        """Rescaled rewards, shape ``(N,)``."""
-        ...
+KeyFn = Callable[[np.ndarray], Hashable]
+"""Maps one flat observation row to the key count decay counts (a caption, or the row's bytes)."""
 
 
 class LearnedRewardVecEnv(VecEnvWrapper):
-    """Give the agent ``reward_model``'s reward instead of the env's.
+    """Give the agent the mixed reward ``a·r_env + b·g(r̂)`` instead of the env's.
 
-    Per step and env ``i`` the agent receives
-    ``normalizer(r_hat(s_i, a_i) - offset)`` where ``offset`` is the model's reward
-    for the absorbing state (``absorbing_offset=True``) or 0.
-
-    Why the offset: after termination an episode earns nothing, i.e. it sits in
-    an absorbing state whose reward is implicitly 0. A learned reward is only
-    defined up to a constant, and if it happens to be negative on every live
-    CartPole state the agent learns to fall as fast as possible. Subtracting the
-    model's own prediction for the absorbing state (all-zero obs and action,
-    ``dones=1``, as the query segments pad it) makes "episode over" worth exactly
-    what the model says about it relative to living.
+    Why the absorbing offset (Markov models): after termination an episode earns
+    nothing, i.e. it sits in an absorbing state whose reward is implicitly 0. A
+    learned reward is only defined up to a constant, and if it happens to be
+    negative on every live CartPole state the agent learns to fall as fast as
+    possible. Subtracting the model's own prediction for the absorbing state
+    (all-zero obs and action, ``dones=1``, as the query segments pad it) makes
+    "episode over" worth exactly what the model says about it relative to living.
 
     Info keys added: ``env_reward`` (the true reward of that step, float) on
-    every step, and ``learned_episode = {"r": learned return, "l": length}``
-    when an env's episode ends (plus ``"true_r"``, the true return, for
-    envs without ``Monitor``). The learned return sums the rewards after the
-    offset and before normalisation, so it is comparable across the run.
-    Every finished episode is also kept in :attr:`episodes` (see :meth:`pop_episodes`).
+    every step, and ``learned_episode = {"r": learned return, "l": length,
+    "true_r": true return}`` when an env's episode ends. The learned return
+    sums ``r̂`` (after the offset, before mixing), so it is comparable across
+    the run. Every finished episode is also kept in :attr:`episodes`.
 
     Deferred scoring (:meth:`set_deferred`): an on-policy agent uses no reward
     before its rollout is complete, so the wrapper can record the steps and
@@ -64,50 +67,69 @@ class LearnedRewardVecEnv(VecEnvWrapper):
 
     Args:
         venv: The vector env (ideally from ``make_vec_env``, with ``Monitor``).
-        reward_model: Batched reward function of ``(obs (N, O), acts (N, A))``.
-        normalizer: Optional object with ``update(rewards)`` and
-            ``__call__(rewards) -> rewards`` (e.g. ``RunningRewardScale``),
-            applied after the offset; it is updated only while ``training``.
-        absorbing_offset: Subtract the model's absorbing-state reward.
+        reward_model: A ``RewardModel`` (``predict``) or ``SequenceRewardModel`` (``stream``).
+        mixer: How ``r̂`` and the env reward become the agent's reward; default:
+            ``r̂`` alone, untransformed.
+        absorbing_offset: Subtract a Markov model's absorbing-state reward.
+        key_fn: Key of a flat observation for count decay (required when the mixer decays counts).
     """
 
     def __init__(
         self,
         venv: VecEnv,
-        reward_model: RewardModel,
-        normalizer: RewardNormalizer | None = None,
+        reward_model: Any,
+        mixer: RewardMixer | None = None,
         absorbing_offset: bool = True,
+        key_fn: KeyFn | None = None,
     ):
         super().__init__(venv)
-        self.reward_model = reward_model
-        self.normalizer = normalizer
+        n = self.num_envs
+        self.mixer = mixer if mixer is not None else RewardMixer(MixConfig.model_validate({"normalize": "none"}), n)
+        if self.mixer.needs_keys and key_fn is None:
+            raise ValueError("reward.mix.count_decay needs a key function (captions or observations)")
+        self.key_fn = key_fn
         self.absorbing_offset = absorbing_offset
         self.training = True
-        n = self.num_envs
-        self._obs_size = int(np.prod(self.observation_space.shape or (1,)))
         self._act_size = act_dim(self.action_space)
-        self._offset: float | None = None
+        self._obs_size = int(flatten_one(self.observation_space, self.observation_space.sample()).size)
         self._zeros = np.zeros(n, dtype=np.float32)  # dones for live transitions
-        self._prev_obs: np.ndarray | None = None
+        self._prev: np.ndarray | None = None  # flat observations before the step, (N, O)
         self._actions: np.ndarray | None = None
         self._learned_ret = np.zeros(n, dtype=np.float64)
         self._true_ret = np.zeros(n, dtype=np.float64)
         self._len = np.zeros(n, dtype=np.int64)
         self.deferred = False
-        # Steps recorded while deferred: (obs before (N, O), actions (N, A), env rewards (N,), dones (N,)).
-        self._block: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # Steps recorded while deferred: obs before (N, O), actions (N, A), env rewards (N,), dones (N,),
+        # the observation each step led to (N, O) and the next episode's first observation (N, O).
+        self._block: list[tuple[np.ndarray, ...]] = []
         # Finished episodes, learned and true return (bounded: nobody may be reading them).
         self.episodes: deque[dict[str, float]] = deque(maxlen=10_000)
+        self.reward_model: Any = None
+        self._stream: RewardStream | None = None
+        self._offset: float | None = None
+        self.set_reward_model(reward_model)
 
-    def set_reward_model(self, reward_model: RewardModel) -> None:
-        """Swap in a new reward model (e.g. after a re-fit); the offset is recomputed lazily."""
+    # -- the reward model -----------------------------------------------------------
+
+    @property
+    def sequential(self) -> bool:
+        """Whether the reward model is history-dependent (a stream per env)."""
+        return self._stream is not None
+
+    def set_reward_model(self, reward_model: Any) -> None:
+        """Swap in a new reward model (e.g. after a re-fit); a stream restarts from the current observations."""
+        if not (callable(getattr(reward_model, "predict", None)) or callable(getattr(reward_model, "stream", None))):
+            raise TypeError(f"{type(reward_model).__name__} has neither predict() nor stream()")
         self.reward_model = reward_model
         self._offset = None
+        self._stream = reward_model.stream(self.num_envs) if callable(getattr(reward_model, "stream", None)) else None
+        if self._stream is not None and self._prev is not None:
+            self._stream.start(self._prev, np.ones(self.num_envs, bool))
 
     @property
     def offset(self) -> float:
-        """The reward model's prediction for the absorbing state (0 when disabled)."""
-        if not self.absorbing_offset:
+        """A Markov model's prediction for the absorbing state (0 when disabled or for a stream)."""
+        if not self.absorbing_offset or self.sequential:
             return 0.0
         if self._offset is None:
             obs = np.zeros((1, self._obs_size), dtype=np.float32)
@@ -116,35 +138,50 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             self._offset = float(np.asarray(self.reward_model.predict(obs, acts, dones)).reshape(-1)[0])
         return self._offset
 
-    def reward_for(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
-        """The reward the agent would receive now for live transitions, without updating any statistics.
+    def learned_for(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        """``r̂`` (after the offset) of live transitions ``obs (M, O)``, ``acts (M, A)``; Markov models only."""
+        if self.sequential:
+            raise TypeError("a history-dependent reward cannot score single transitions")
+        m = len(obs)
+        raw = self.reward_model.predict(
+            np.asarray(obs, np.float32).reshape(m, -1), np.asarray(acts).reshape(m, -1), np.zeros(m, np.float32)
+        )
+        return np.asarray(raw, dtype=np.float32).reshape(m) - np.float32(self.offset)
+
+    def reward_for(self, obs: np.ndarray, acts: np.ndarray, env_rewards: np.ndarray | None = None) -> np.ndarray:
+        """The reward the agent would get now for transitions, without updating statistics (replay relabelling).
 
         Args:
-            obs: Observations before the step, shape ``(N, O)``.
-            acts: Actions, shape ``(N, A)``.
+            obs: Flat observations before the step, ``(M, O)``.
+            acts: Actions ``(M, A)`` as the env takes them (not SB3's scaled ones).
+            env_rewards: The env's rewards ``(M,)``; needed when ``mix.env_weight != 0``.
 
         Returns:
-            Rewards ``(N,)`` float32, offset and normalisation applied (used to relabel replay buffers).
+            Rewards ``(M,)`` float32 (count decay, which needs the episode, is not applied).
         """
-        n = len(obs)
-        learned = np.asarray(
-            self.reward_model.predict(
-                obs.reshape(n, -1).astype(np.float32, copy=False), acts.reshape(n, -1), np.zeros(n, dtype=np.float32)
-            ),
-            dtype=np.float32,
-        ).reshape(n) - np.float32(self.offset)
-        if self.normalizer is None:
-            return learned
-        return np.asarray(self.normalizer(learned), dtype=np.float32)
+        learned = self.learned_for(obs, acts)[None]
+        if env_rewards is None:
+            if self.mixer.cfg.env_weight != 0.0:
+                raise ValueError("reward_for needs the env rewards when reward.mix.env_weight is not 0")
+            env_rewards = np.zeros(len(obs), np.float32)
+        return self.mixer.mix(np.asarray(env_rewards, np.float32)[None], learned, update=False)[0]
+
+    # -- VecEnv ---------------------------------------------------------------------
+
+    def _flat(self, obs: Any) -> np.ndarray:
+        return flatten_batch(self.observation_space, obs, self.num_envs)
 
     def reset(self) -> VecEnvObs:
-        """Reset all envs, the per-env running returns and any unscored steps."""
+        """Reset all envs, the per-env running returns, any unscored steps and the reward stream."""
         obs = self.venv.reset()
-        self._prev_obs = np.asarray(obs)
+        self._prev = self._flat(obs)
         self._learned_ret[:] = 0.0
         self._true_ret[:] = 0.0
         self._len[:] = 0
         self._block.clear()
+        self.mixer.forget_episodes()
+        if self._stream is not None:
+            self._stream.start(self._prev, np.ones(self.num_envs, bool))
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -153,26 +190,32 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.venv.step_async(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        """Step, then replace the rewards with the learned ones (one batched predict call).
+        """Step, then replace the rewards with the mixed ones (one batched reward call).
 
         While :attr:`deferred`, the step is only recorded and the returned rewards
         are zeros; :meth:`flush` scores the recorded steps later.
         """
-        if self._prev_obs is None or self._actions is None:
+        if self._prev is None or self._actions is None:
             raise RuntimeError("call reset() and step_async() before step_wait()")
         obs, env_rewards, dones, infos = self.venv.step_wait()
         n = self.num_envs
         for i, info in enumerate(infos):
             info["env_reward"] = float(env_rewards[i])
         acts = flatten_actions(self._actions, n)
+        flat = self._flat(obs)
+        after = flat
+        if self.sequential and np.any(dones):
+            # After an auto-reset, obs holds the next episode's first observation; the step led to the terminal one.
+            after = flat.copy()
+            for k in np.flatnonzero(dones).tolist():
+                after[k] = flatten_one(self.observation_space, infos[k]["terminal_observation"])
+        step = (self._prev, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool), after, flat)
+        self._prev = flat
         if self.deferred:
             # Copies: the caller may write into its arrays after the step (SB3 adds to the rewards).
-            self._block.append((self._prev_obs, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool)))
-            self._prev_obs = np.asarray(obs)
+            self._block.append(step)
             return obs, np.zeros(n, dtype=np.float32), dones, infos
-        rewards = self._score(self._prev_obs, acts, np.asarray(env_rewards)[None], np.asarray(dones)[None], infos)
-        # After an auto-reset, obs already holds the next episode's first observation.
-        self._prev_obs = np.asarray(obs)
+        rewards = self._score([step], infos)
         return obs, rewards[0], dones, infos
 
     def set_deferred(self, deferred: bool) -> None:
@@ -186,65 +229,46 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.deferred = deferred
 
     def flush(self) -> np.ndarray:
-        """Score every step recorded since the last flush in ONE batched predict call.
-
-        The normaliser sees the rows in step order, each scaled as if it had been
-        scored when it happened; finished episodes go to :attr:`episodes`.
+        """Score every step recorded since the last flush (one batched predict call for a Markov model).
 
         Returns:
-            Rewards, shape ``(T, N)`` float32 for ``T`` recorded steps of ``N`` envs
-            (offset and normalisation applied), in step order.
+            Rewards, shape ``(T, N)`` float32 for ``T`` recorded steps of ``N`` envs, in step order.
         """
         if not self._block:
             return np.zeros((0, self.num_envs), dtype=np.float32)
-        obs = np.stack([b[0] for b in self._block])
-        acts = np.concatenate([b[1] for b in self._block])
-        env_rewards = np.stack([b[2] for b in self._block])
-        dones = np.stack([b[3] for b in self._block])
-        self._block.clear()
-        return self._score(obs, acts, env_rewards, dones, None)
+        block, self._block = self._block, []
+        return self._score(block, None)
 
-    def _score(
-        self, obs: np.ndarray, acts: np.ndarray, env_rewards: np.ndarray, dones: np.ndarray, infos: list[dict] | None
-    ) -> np.ndarray:
-        """Score ``T`` steps of ``N`` envs in one predict call, then scale and account for them.
-
-        Args:
-            obs: Observations before each step, ``T * N`` rows (any shape that reshapes to ``(T * N, O)``).
-            acts: Actions, ``(T * N, A)``, step-major.
-            env_rewards: True rewards ``(T, N)``.
-            dones: Episode ends ``(T, N)``.
-            infos: The last step's infos (gets ``learned_episode``), or None.
-
-        Returns:
-            Rewards ``(T, N)`` float32 (offset and normalisation applied).
-        """
-        t, n = env_rewards.shape
-        flat = obs.reshape(t * n, -1).astype(np.float32, copy=False)
+    def _learned(self, block: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+        """``r̂`` of ``T`` recorded steps, shape ``(T, N)``."""
+        t, n = len(block), self.num_envs
+        if self._stream is not None:
+            out = np.empty((t, n), np.float32)
+            for k, (_, _, _, dones, after, first) in enumerate(block):
+                out[k] = self._stream.step(after, dones)
+                if dones.any():
+                    self._stream.start(first, dones)
+            return out
+        obs = np.concatenate([b[0] for b in block])
+        acts = np.concatenate([b[1] for b in block])
         live = self._zeros if t == 1 else np.zeros(t * n, dtype=np.float32)
-        learned = np.asarray(self.reward_model.predict(flat, acts, live), dtype=np.float32).reshape(t, n)
+        learned = np.asarray(self.reward_model.predict(obs, acts, live), dtype=np.float32).reshape(t, n)
         if self.absorbing_offset:
             learned = learned - np.float32(self.offset)
-        rewards = self._scale(learned)
+        return learned
+
+    def _score(self, block: list[tuple[np.ndarray, ...]], infos: list[dict] | None) -> np.ndarray:
+        """Score, mix and account for ``T`` steps; with ``infos`` (the last step's) report finished episodes."""
+        learned = self._learned(block)
+        env_rewards = np.stack([b[2] for b in block])
+        dones = np.stack([b[3] for b in block])
+        keys = None
+        if self.mixer.needs_keys:
+            assert self.key_fn is not None
+            keys = [[self.key_fn(row) for row in b[0]] for b in block]
+        rewards = self.mixer.mix(env_rewards, learned, dones, keys, update=self.training)
         self._account(learned, env_rewards, dones, infos)
         return rewards
-
-    def _scale(self, learned: np.ndarray) -> np.ndarray:
-        """Apply the normaliser to rewards ``(T, N)``.
-
-        While training, row ``t`` is folded into the statistics and then scaled
-        with them, in step order: exactly what scoring each step as it happened
-        would have given.
-        """
-        if self.normalizer is None:
-            return learned
-        if not self.training:
-            return np.asarray(self.normalizer(learned), dtype=np.float32)
-        out = np.empty_like(learned)
-        for t, row in enumerate(learned):
-            self.normalizer.update(row)
-            out[t] = self.normalizer(row)
-        return out
 
     def _account(
         self, learned: np.ndarray, env_rewards: np.ndarray, dones: np.ndarray, infos: list[dict] | None

@@ -5,16 +5,60 @@ batched and concurrent inside (an async HTTP client), may fail per query (a
 ``failed`` label, never an exception for one bad answer), and may cost money
 (recorded in each label's provenance). ``on_label`` lets the caller store each
 label the moment it exists, so a crash loses nothing that was paid for.
+
+Two things are not labels:
+
+- :class:`JudgeConfigError`: the server says the *configuration* is wrong
+  (401/403/404/3xx, or no log-probs for a log-prob judge). Every query would
+  fail the same way, so the judge raises it instead of returning ``failed``
+  labels -- nothing final is stored and a fixed rerun asks again.
+- :class:`Spending`: requests that produce no label row (a calibration call,
+  answers thrown away when the run stops). Judges that send such requests
+  report them through a sink set with ``set_spending_sink`` so budgets count
+  every request sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from judgerl.types import Label, Query, TaskSpec
 
 OnLabel = Callable[[Query, Label], None]
+
+
+class JudgeConfigError(RuntimeError):
+    """The judge's server rejects the configuration itself: stop the run, store nothing final.
+
+    Raised for authentication/permission failures, a wrong model name or
+    ``base_url``, a redirect, or a log-prob judge whose server gives no
+    log-probs. The message names the likely cause and the config field to fix.
+    """
+
+
+@dataclass(frozen=True)
+class Spending:
+    """Requests sent that produced no label row.
+
+    Attributes:
+        purpose: What they were for, e.g. ``content_free_calibration`` or
+            ``stopped: <error>``.
+        requests: HTTP requests sent (retries included).
+        tokens_in: Prompt tokens billed.
+        tokens_out: Completion tokens billed.
+        cost_usd: Money billed, US dollars.
+    """
+
+    purpose: str
+    requests: int
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+
+OnSpending = Callable[[Spending], None]
 
 
 @runtime_checkable

@@ -45,7 +45,7 @@ class BothOrders:
     was); else either abstained → abstain; else the two preferences for A
     (``p`` and ``1 − p'``) pick opposite segments → a tie (0.5) or an abstention,
     per ``on_disagreement``; else their mean. A tie beside a preference is not a
-    disagreement. Provenance sums tokens, cost, latency and retries, keeps both raw
+    disagreement. Provenance sums tokens, cost, latency, retries and requests, keeps both raw
     answers, and has ``swapped=False``.
 
     Args:
@@ -176,6 +176,7 @@ class BothOrders:
             timestamp=max(p1.timestamp, p2.timestamp),
             is_oracle=p1.is_oracle and p2.is_oracle,
             retries=p1.retries + p2.retries,
+            requests=p1.requests + p2.requests,
             error="; ".join(errors),
             transient=status == "failed" and (p1.transient or p2.transient),
         )

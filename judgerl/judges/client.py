@@ -14,9 +14,18 @@ Outcomes, per attempt:
   times, then a ``transient`` failure.
 - 200 with a body that is not a chat completion (malformed JSON): retried like a
   5xx -- nothing usable arrived and a retry usually succeeds -- then transient.
-- 400/422 while ``logprobs`` or ``response_format`` was sent: the server is taken
-  not to support them; they are dropped (remembered for later calls) and the
-  request is sent once more.
+- 400/422 whose error names ``logprobs`` or ``response_format`` (one that was
+  sent): the server lacks that feature; only the named option is dropped
+  (remembered for later calls) and the request is sent once more. With
+  ``logprobs_required`` a rejected ``logprobs`` stops instead (see below). A
+  400 that names neither (e.g. a prompt over the context length) is a plain
+  permanent failure and drops nothing.
+- 401/403/407, 404/405/410 and 3xx: configuration errors (wrong key, no
+  access, wrong model or ``base_url``, a moved URL). The result has
+  ``config_error`` set and a message naming the cause, and the client *halts*:
+  every later call in the session returns the same error without sending, so
+  a run stops after at most the requests already in flight
+  (:mod:`judgerl.judges.client_errors`).
 - other 4xx: a permanent failure (retrying cannot help).
 - 200: returned as is; refusals, empty or truncated answers are for the judge
   to interpret (``refusal``, ``text``, ``finish_reason``).
@@ -42,93 +51,31 @@ import httpx
 
 from judgerl.config import ClientConfig, PriceConfig
 from judgerl.judges.client_budget import BUDGET_EXHAUSTED, Budget, cost_usd
+from judgerl.judges.client_errors import (
+    CONFIG_KINDS,
+    classify_status,
+    config_error_message,
+    error_detail,
+    logprobs_missing_message,
+    named_options,
+)
 from judgerl.judges.client_media import estimate_prompt_tokens, strip_private, text_tokens
 from judgerl.judges.client_ratelimit import RateLimiter
+from judgerl.judges.client_result import ChatResult, TokenLogprob, _parse_logprobs  # noqa: F401 (re-exported)
 from judgerl.judges.client_retry import backoff_delay, parse_retry_after
 
-_RETRY_STATUS = {408, 409, 429}
 _TRANSIENT = {"rate_limited", "server_error", "timeout", "connection", "malformed"}
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    """Log-probability of one generated token and its top alternatives.
-
-    Attributes:
-        token: The token generated.
-        logprob: Its natural-log probability.
-        top: ``(token, logprob)`` alternatives, most likely first.
-    """
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    """The outcome of one chat call, retries included.
-
-    Attributes:
-        text: Message content (``""`` when none).
-        finish_reason: ``stop``, ``length``, ... as the server said.
-        refusal: The server's ``message.refusal`` text, ``""`` when absent.
-        logprobs: Per generated token, when asked for and offered.
-        tokens_in: Prompt tokens billed over all attempts.
-        tokens_out: Completion tokens billed over all attempts.
-        cost_usd: Money billed over all attempts.
-        latency_s: Wall-clock seconds from the call to the result.
-        retries: Requests sent beyond the first.
-        error: Why no answer arrived (``""`` when one did).
-        transient: True when asking again later may succeed (timeouts,
-            server errors after retries, budget stop).
-        budget_exhausted: True when the budget refused the request.
-        dropped_params: Request options the server rejected and that were
-            left out (``"logprobs"``, ``"json_mode"``).
-    """
-
-    text: str = ""
-    finish_reason: str = ""
-    refusal: str = ""
-    logprobs: tuple[TokenLogprob, ...] = ()
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    latency_s: float = 0.0
-    retries: int = 0
-    error: str = ""
-    transient: bool = False
-    budget_exhausted: bool = False
-    dropped_params: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when the server answered (the answer may still be unusable)."""
-        return not self.error
 
 
 @dataclass
 class _Attempt:
-    kind: str  # ok | rate_limited | server_error | timeout | connection | malformed | bad_request | client_error
+    # ok | rate_limited | server_error | timeout | connection | malformed | bad_request | client_error
+    # | auth | not_found | redirect
+    kind: str
     error: str = ""
+    detail: str = ""  # lower-cased error message + param of a 400, searched for option names
     data: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None
-
-
-def _parse_logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...]:
-    """OpenAI ``choices[i].logprobs.content`` as ``TokenLogprob``s; ``()`` when absent or malformed."""
-    lp = choice.get("logprobs") or {}
-    content = lp.get("content") if isinstance(lp, Mapping) else None
-    if not isinstance(content, list):
-        return ()
-    out = []
-    try:
-        for item in content:
-            top = tuple((str(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or ())
-            out.append(TokenLogprob(str(item["token"]), float(item["logprob"]), top))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return ()  # unusable log-probs: the judge falls back to the text
-    return tuple(out)
 
 
 def _billed(attempt: _Attempt, est_in: int) -> tuple[int, int, bool]:
@@ -163,6 +110,8 @@ class ChatClient:
 
     Attributes:
         unsupported: Request options the server rejected (``logprobs``, ``json_mode``).
+        stop_reason: Why the client halted (a configuration error); ``""``
+            while it sends. Reset when a session opens.
         stats: Running counters under ``judge/...`` keys (see :meth:`metrics`).
     """
 
@@ -180,6 +129,7 @@ class ChatClient:
         self.budget = budget if budget is not None else Budget()
         self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
         self.unsupported: set[str] = set()
+        self.stop_reason = ""
         self.stats: dict[str, float] = {}
         self._rng = random.Random(seed)
         self._prompt_ratio = 1.0
@@ -200,6 +150,7 @@ class ChatClient:
             limits=httpx.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency),
         )
         self._sem = asyncio.Semaphore(self.cfg.concurrency)
+        self.stop_reason = ""  # a new session (e.g. after the key was fixed) may try again
         return self
 
     async def __aexit__(
@@ -216,6 +167,18 @@ class ChatClient:
         """Counters so far: ``judge/http_requests``, ``judge/http_retries``, ``judge/tokens_in``, ... (copies)."""
         return dict(self.stats)
 
+    def halt(self, reason: str) -> None:
+        """Refuse every later call of this session with ``reason`` (a configuration error).
+
+        Calls waiting for a concurrency slot return at once without sending,
+        so a run that must stop does not pay for the rest of its batch.
+
+        Args:
+            reason: The message later calls return as their ``error``.
+        """
+        if not self.stop_reason:
+            self.stop_reason = reason
+
     def redact(self, text: str) -> str:
         """``text`` with the API key (if any) replaced by ``***``."""
         key = os.environ.get(self.cfg.api_key_env, "")
@@ -230,16 +193,16 @@ class ChatClient:
         except httpx.TransportError as e:
             return _Attempt("connection", f"connection error: {type(e).__name__}")
         snippet = self.redact(r.text[:300])
-        if r.status_code == 429:
-            return _Attempt("rate_limited", f"HTTP 429: {snippet}", retry_after=parse_retry_after(r.headers))
-        if r.status_code >= 500 or r.status_code in _RETRY_STATUS:
-            return _Attempt(
-                "server_error", f"HTTP {r.status_code}: {snippet}", retry_after=parse_retry_after(r.headers)
-            )
-        if r.status_code in (400, 422):
-            return _Attempt("bad_request", f"HTTP {r.status_code}: {snippet}")
         if r.status_code >= 300:
-            return _Attempt("client_error", f"HTTP {r.status_code}: {snippet}")
+            kind = classify_status(r.status_code)
+            error = f"HTTP {r.status_code}: {snippet}"
+            if kind in CONFIG_KINDS:
+                key_set = bool(os.environ.get(self.cfg.api_key_env, ""))
+                location = self.redact(r.headers.get("location", ""))
+                error = config_error_message(kind, r.status_code, self.cfg, snippet, key_set, location)
+            detail = self.redact(error_detail(r.text[:4000])) if kind == "bad_request" else ""
+            retry_after = parse_retry_after(r.headers) if kind in ("rate_limited", "server_error") else None
+            return _Attempt(kind, error, detail=detail, retry_after=retry_after)
         try:
             data = r.json()
             message = data["choices"][0]["message"]
@@ -274,6 +237,7 @@ class ChatClient:
         top_logprobs: int = 0,
         json_mode: bool = False,
         max_tokens: int | None = None,
+        logprobs_required: bool = False,
     ) -> ChatResult:
         """Send one chat request, with retries, limits and budget.
 
@@ -283,6 +247,10 @@ class ChatClient:
             top_logprobs: Alternatives per token (0..20).
             json_mode: Ask for a JSON object (``response_format``).
             max_tokens: Completion limit; default ``cfg.max_tokens``.
+            logprobs_required: The caller cannot use an answer without
+                log-probs: a server that rejects ``logprobs``, or answers text
+                without them, gives a ``config_error`` result (and halts the
+                client) instead of a resend or an answer without them.
 
         Returns:
             The result; never raises for server or network failures.
@@ -302,7 +270,6 @@ class ChatClient:
         sent = transient_retries = tokens_in = tokens_out = 0
         cost = 0.0
         dropped: list[str] = []
-        probed = False
 
         def result(**kw: Any) -> ChatResult:
             return ChatResult(
@@ -311,14 +278,21 @@ class ChatClient:
                 cost_usd=cost,
                 latency_s=time.monotonic() - t0,
                 retries=max(0, sent - 1),
+                requests=sent,
                 dropped_params=tuple(dropped),
                 **kw,
             )
 
         while True:
             async with self._sem:
+                if self.stop_reason:  # another call found the configuration wrong: send nothing more
+                    return result(error=self.stop_reason, config_error=True)
                 # decided once a slot is ours, so capabilities learned by other calls meanwhile apply
                 want_lp = logprobs and "logprobs" not in self.unsupported
+                if logprobs and logprobs_required and not want_lp:  # learned earlier: asking is pointless
+                    reason = logprobs_missing_message(self.cfg, "it rejected them earlier in this run")
+                    self.halt(reason)
+                    return result(error=reason, config_error=True)
                 want_json = json_mode and "json_mode" not in self.unsupported
                 payload = self._payload(body, want_lp, top_logprobs, want_json, limit)
                 reservation = self.budget.reserve(projected, cost_usd(self.price, est_in, limit))
@@ -348,22 +322,35 @@ class ChatClient:
                 choice = attempt.data["choices"][0]
                 message = choice["message"]
                 content = message.get("content")
+                text = content if isinstance(content, str) else ""
+                lps = _parse_logprobs(choice)
+                if logprobs_required and want_lp and text.strip() and not lps:
+                    # a server that ignores the option: halt here, before a waiting call is sent
+                    self.unsupported.add("logprobs")
+                    reason = logprobs_missing_message(self.cfg, "its answers carry none although asked for")
+                    self.halt(reason)
+                    return result(error=reason, config_error=True)
                 return result(
-                    text=content if isinstance(content, str) else "",
+                    text=text,
                     refusal=str(message.get("refusal") or ""),
                     finish_reason=str(choice.get("finish_reason") or ""),
-                    logprobs=_parse_logprobs(choice),
+                    logprobs=lps,
                 )
-            if attempt.kind == "bad_request" and (want_lp or want_json) and not probed:
-                # capability detection: drop what the error names (or both), remember, ask once more
-                msg = attempt.error.lower()
-                asked = [("logprobs", want_lp, "logprob"), ("json_mode", want_json, "response_format")]
-                drop = [name for name, on, hint in asked if on and hint in msg]
-                drop = drop or [name for name, on, _ in asked if on]
-                self.unsupported.update(drop)
-                dropped.extend(drop)
-                probed = True
-                continue
+            if attempt.kind in CONFIG_KINDS:
+                self.halt(attempt.error)
+                return result(error=attempt.error, config_error=True)
+            if attempt.kind == "bad_request":
+                # capability detection: drop only what the error names; each pass drops an option
+                # that was sent, so this resends at most twice
+                drop = named_options(attempt.detail, {"logprobs": want_lp, "json_mode": want_json})
+                if drop:
+                    self.unsupported.update(drop)
+                    dropped.extend(drop)
+                    if "logprobs" in drop and logprobs_required:
+                        reason = logprobs_missing_message(self.cfg, f"it rejected them: {attempt.error}")
+                        self.halt(reason)
+                        return result(error=reason, config_error=True)
+                    continue
             transient = attempt.kind in _TRANSIENT
             if transient and transient_retries < self.cfg.max_retries:
                 transient_retries += 1

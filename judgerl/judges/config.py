@@ -34,7 +34,14 @@ class ClientConfig(_Stage):
     base_url: str = Field("http://127.0.0.1:8080/v1", description="Server base URL ending in /v1.")
     model: str = Field("", description="Model name sent to the server.")
     api_key_env: str = Field(
-        "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself)."
+        "OPENAI_API_KEY",
+        description="Name of the environment variable holding the API key (never the key itself); "
+        '"" = the server needs no key. Must be set for a remote (non-loopback) base_url.',
+    )
+    allow_insecure_http: bool = Field(
+        False,
+        description="Allow plain http:// to a non-loopback host (the key and prompts travel unencrypted; "
+        "a warning is printed). Off: such a base_url is refused before any work starts.",
     )
     concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
     timeout_s: float = Field(60.0, gt=0.0, description="Per-request timeout in seconds.")
@@ -111,8 +118,10 @@ class GGUFConfig(_Stage):
 class JudgeConfig(_Stage):
     """② Who judges, and how."""
 
-    type: Literal["oracle", "scripted", "openai", "gguf", "embedding", "clip"] = Field(
-        "oracle", description="Judge implementation."
+    type: str = Field(
+        "oracle",
+        description="Judge implementation, a registered judge type: oracle, scripted, openai, gguf, embedding, "
+        "clip (`judgerl.judges.factory.register_judge_type` adds more).",
     )
     oracle: OracleNoiseConfig = Field(default_factory=OracleNoiseConfig)  # type: ignore[arg-type]
     both_orders: bool = Field(False, description="Ask pairwise queries in both orders; disagreement -> tie/abstain.")

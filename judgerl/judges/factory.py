@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Callable
 
 from judgerl.config import JudgeConfig
+from judgerl.forms.base import ValueScale
 from judgerl.judges.base import Judge
 from judgerl.judges.both_orders import BothOrders
 from judgerl.judges.oracle import OracleJudge
@@ -66,6 +67,26 @@ def register_judge_type(name: str, builder: JudgeBuilder | str, replace: bool = 
     if name in _REGISTRY and not replace and _REGISTRY[name] != builder:
         raise ValueError(f"judge type {name!r} is already registered; pass replace=True to override it")
     _REGISTRY[name] = builder
+
+
+# What a judge type's label ``value`` means (``judgerl.forms.base.ValueScale``); unlisted types answer
+# probabilities or 0/1 verdicts. Forms that turn values into verdicts read it.
+_VALUE_SCALES = {"gguf": "margin", "embedding": "similarity", "clip": "similarity"}
+
+
+def value_scale(cfg: JudgeConfig, query_kind: str) -> ValueScale:
+    """What the judge's ``value`` means for queries of ``query_kind``.
+
+    Returns:
+        ``margin`` (yes above 0) for a local model's yes/no margin, and for a chat
+        judge that answers with the yes/no prompt scored by log-probs;
+        ``similarity`` (no fixed cut) for embedding/CLIP scores; else
+        ``probability`` (yes at ≥ 0.5: oracle verdicts, a chat model's JSON verdict).
+    """
+    if cfg.type == "openai":
+        form = cfg.form or query_kind
+        return "margin" if form == "pointwise" and cfg.client.logprobs else "probability"
+    return _VALUE_SCALES.get(cfg.type, "probability")  # type: ignore[return-value]
 
 
 def judge_types() -> tuple[str, ...]:

@@ -24,6 +24,11 @@ nats (positive = yes), with ``offset``:
 The raw margin and offset are kept in ``provenance.raw_response`` (JSON).
 The model reads text only: asking it to judge frames is refused at
 construction. Prompts that do not fit ``n_ctx`` become ``failed`` labels.
+
+Nothing is generated, so there is no truncated, refused or unparseable answer
+to mistake for a label (the hole the HTTP judge guards against); the one
+unusable outcome is a non-finite margin (NaN/inf logits, a broken model file),
+which becomes ``failed`` instead of a NaN value in the reward fit.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from collections import Counter
@@ -215,6 +221,8 @@ class GGUFJudge:
                 m, n = self.raw_margin(self._text(task, seg, episode=q.kind == "episode"))
             except ValueError as e:  # prompt too long, unknown chat format, bad captions
                 return margins, n_tok, str(e)
+            if not math.isfinite(m):  # NaN/inf logits: no answer, never a NaN label value
+                return margins, n_tok, f"non-finite yes/no margin {m} from the model's logits"
             margins.append(m)
             n_tok += n
         return margins, n_tok, ""
@@ -238,6 +246,10 @@ class GGUFJudge:
             return Label(q.key, "ok", prov({"margins": margins}), preference=pref)
         offset = self._offset(task)
         value = margins[0] - offset
+        if not math.isfinite(value):  # a non-finite content-free offset
+            return Label(
+                q.key, "failed", prov({"margin": margins[0], "offset": offset}, "non-finite calibration offset")
+            )
         raw = {"margin": margins[0], "offset": offset, "verdict": "yes" if value > 0 else "no"}
         return Label(q.key, "ok", prov(raw), value=value)
 

@@ -6,16 +6,22 @@ on one event loop, and parses each answer strictly:
 
 - ``pairwise``: "A" / "B" (or ``{"answer": "A"}``) → preference 1.0 / 0.0;
   "tie" → 0.5 only when ties are allowed.
-- ``pointwise``: value = ``log P(yes) − log P(no)`` of the first answer token
-  (optionally calibrated); without log-probs, the text's yes/no as 1.0 / 0.0,
-  noted in the label's ``provenance.error``. Only the first word matters, so
-  ``finish_reason`` is not checked here. A pointwise judge given pairwise
+- ``pointwise``: the answer must be a complete yes/no (not truncated, not
+  empty, first word yes or no). With ``logprobs`` on (the default), value =
+  ``log P(yes) − log P(no)`` of the first answer token (optionally
+  calibrated); with ``logprobs: false``, the text's yes/no as 1.0 / 0.0. The
+  mode is part of the judge id, and a log-prob judge never falls back to 0/1:
+  one reward model never sees two scales. A pointwise judge given pairwise
   queries scores both segments and returns ``pairs_from_scores`` as preference.
 - ``episode``: seed 003's JSON verdict; ``aligned`` true/false → 1.0 / 0.0.
 
 Refusals become ``abstain``; unparseable, empty or truncated answers become
-``failed`` with the raw text kept; network failures and budget stops become
-``failed`` and ``transient`` so a later run asks again.
+``failed`` with the raw text kept -- never a label scored from log-probs;
+network failures and budget stops become ``failed`` and ``transient`` so a
+later run asks again. Configuration errors (401/403/404/3xx, a log-prob judge
+whose server gives no log-probs) raise :class:`~judgerl.judges.base.JudgeConfigError`
+after the batch's in-flight requests end: labels already made are reported,
+nothing is made for the rest, and their requests go to the spending sink.
 """
 
 from __future__ import annotations
@@ -23,24 +29,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import queue
-import threading
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from judgerl.config import ClientConfig, JudgeConfig, PriceConfig
-from judgerl.judges.base import OnLabel
+from judgerl.judges.base import JudgeConfigError, OnLabel, OnSpending, Spending
 from judgerl.judges.client import ChatClient, ChatResult
 from judgerl.judges.client_budget import Budget, Spend
-from judgerl.judges.llm_calibration import Calibration, median_threshold, pairs_from_scores
-from judgerl.judges.llm_parse import is_refusal, parse_choice, parse_verdict, parse_yes_no, yes_no_margin
+from judgerl.judges.client_checks import check_client_config
+from judgerl.judges.llm_async import run_here
+from judgerl.judges.llm_calibration import Calibration, median_threshold
+from judgerl.judges.llm_interpret import interpret
+from judgerl.judges.llm_parse import yes_no_margin
 from judgerl.judges.llm_prompts import DEFAULT_PROMPTS, View, load_prompt, render_pointwise, render_query
 from judgerl.types import Label, Provenance, Query, QueryKind, TaskSpec
-
-TEXT_FALLBACK_NOTE = "note: no log-probs from the server; value parsed from the text (yes=1, no=0)"
 
 
 class ChatJudge:
@@ -79,6 +84,11 @@ class ChatJudge:
     ) -> None:
         if prompt is not None and form is None:
             raise ValueError("a custom prompt needs the form it answers: set judge.form (pairwise|pointwise|episode)")
+        if calibration == "content_free" and not client_cfg.logprobs:
+            raise ValueError(
+                "judge.calibration content_free subtracts a log-prob margin: set judge.client.logprobs=true "
+                "or choose calibration none/median"
+            )
         self.cfg = client_cfg
         self.client = ChatClient(client_cfg, price, budget, seed=seed, transport=transport)
         self.form = form
@@ -91,6 +101,7 @@ class ChatJudge:
         self.threshold: float | None = None
         self.counts: Counter[str] = Counter()
         self._content_free: dict[str, float] = {}
+        self._on_spending: OnSpending | None = None
         self._id = self._make_id()
 
     def _make_id(self) -> str:
@@ -106,6 +117,7 @@ class ChatJudge:
             "calibration": self.calibration,
             "allow_ties": self.allow_ties,
         }  # deliberately no base_url and no key: the same model behind another URL gives the same labels
+        # c.logprobs is the pointwise scale (log-prob margin vs 0/1 text): judges on the two never share labels
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         return f"openai:{c.model}:{digest}"
 
@@ -119,8 +131,31 @@ class ChatJudge:
         """True once the budget refused a call; the caller should stop labelling."""
         return self.client.budget.exhausted
 
+    def set_spending_sink(self, sink: OnSpending | None) -> None:
+        """Report requests that produce no label row (calibration, answers dropped at a stop) to ``sink``.
+
+        Args:
+            sink: Called once per such call, from the thread running the event
+                loop; ``None`` stops reporting.
+        """
+        self._on_spending = sink
+
+    def _spent(self, purpose: str, results: Sequence[ChatResult]) -> None:
+        """Report ``results`` that no label will carry to the spending sink (if any was sent)."""
+        requests = sum(r.requests for r in results)
+        if requests and self._on_spending is not None:
+            self._on_spending(
+                Spending(
+                    purpose=purpose,
+                    requests=requests,
+                    tokens_in=sum(r.tokens_in for r in results),
+                    tokens_out=sum(r.tokens_out for r in results),
+                    cost_usd=sum(r.cost_usd for r in results),
+                )
+            )
+
     def metrics(self) -> dict[str, float]:
-        """Client counters plus ``judge/labels_<status>``, ``judge/text_fallback``, ``judge/budget_exhausted``."""
+        """Client counters plus ``judge/labels_<status>`` and ``judge/budget_exhausted``."""
         out = self.client.metrics()
         out.update({f"judge/{k}": float(v) for k, v in self.counts.items()})
         out["judge/budget_exhausted"] = float(self.budget_exhausted)
@@ -138,7 +173,8 @@ class ChatJudge:
 
     def _chat_kwargs(self, form: QueryKind) -> dict[str, Any]:
         if form == "pointwise":
-            return {"logprobs": self.cfg.logprobs, "top_logprobs": self.cfg.top_logprobs}
+            lp = self.cfg.logprobs
+            return {"logprobs": lp, "top_logprobs": self.cfg.top_logprobs, "logprobs_required": lp}
         return {"json_mode": form == "episode" and self.cfg.json_mode}
 
     def _provenance(self, results: Sequence[ChatResult], sha: str, error: str, transient: bool) -> Provenance:
@@ -156,48 +192,14 @@ class ChatJudge:
             retries=sum(r.retries for r in results),
             error=self.client.redact(error),
             transient=transient,
+            requests=sum(r.requests for r in results),
         )
 
-    def _score(self, task: TaskSpec, res: ChatResult) -> tuple[float | None, str]:
-        """Pointwise value from one answer: ``(value, note)`` or ``(None, reason)``."""
-        margin = yes_no_margin(res.logprobs)
-        if margin is not None:
-            return margin - self._content_free.get(task.id, 0.0), ""
-        if not res.text.strip():
-            return None, "empty answer"
-        value, why = parse_yes_no(res.text)
-        return (value, TEXT_FALLBACK_NOTE) if value is not None else (None, why)
-
     def _interpret(self, task: TaskSpec, query: Query, form: QueryKind, results: Sequence[ChatResult]) -> Label:
-        sha = self.templates[form].sha
-
-        def label(status: str, error: str = "", transient: bool = False, **kw: float | None) -> Label:
-            return Label(query.key, status, self._provenance(results, sha, error, transient), **kw)  # type: ignore[arg-type]
-
-        if any(r.error for r in results):
-            bad = next(r for r in results if r.error)
-            return label("failed", bad.error, transient=bad.transient)
-        if any(r.refusal or is_refusal(r.text) for r in results):
-            return label("abstain", "refusal")
-        if form == "pointwise":
-            scored = [self._score(task, r) for r in results]
-            values = [v for v, _ in scored if v is not None]
-            if len(values) < len(scored):
-                return label("failed", next(why for v, why in scored if v is None))
-            note = next((n for _, n in scored if n), "")
-            if len(values) == 2:  # a pair judged by scoring each segment
-                return label("ok", note, preference=float(pairs_from_scores(values[0], values[1])))
-            return label("ok", note, value=values[0])
-        res = results[0]
-        if res.finish_reason == "length":
-            return label("failed", "truncated answer (finish_reason=length)")
-        if not res.text.strip():
-            return label("failed", "empty answer")
-        if form == "pairwise":
-            pref, why = parse_choice(res.text, self.allow_ties)
-            return label("ok", preference=pref) if pref is not None else label("failed", why)
-        verdict, why = parse_verdict(res.text)
-        return label("ok", value=float(verdict)) if verdict is not None else label("failed", why)
+        """The label for ``query`` from its answers (see :func:`~judgerl.judges.llm_interpret.interpret`)."""
+        out = interpret(results, form, self.cfg, self.allow_ties, self._content_free.get(task.id, 0.0))
+        prov = self._provenance(results, self.templates[form].sha, out.error, out.transient)
+        return Label(query.key, out.status, prov, preference=out.preference, value=out.value)
 
     async def _judge_one(self, task: TaskSpec, query: Query, form: QueryKind, cf_error: str) -> Label:
         refused = self._refuse_images(task, query, form)
@@ -213,7 +215,12 @@ class ChatJudge:
         else:
             msgs = [render_query(self.templates, task, query, self.view, form, self.allow_ties).messages(self.cfg)]
         results = await asyncio.gather(*(self.client.chat(m, **self._chat_kwargs(form)) for m in msgs))
-        return self._interpret(task, query, form, results)
+        try:
+            return self._interpret(task, query, form, results)
+        except JudgeConfigError as e:
+            self.client.halt(str(e))  # the rest of the batch is not sent
+            self._spent(f"stopped: {e}"[:300], results)
+            raise
 
     def _refuse_images(self, task: TaskSpec, query: Query, form: QueryKind) -> Label | None:
         """A failed label, before any call is paid, when frames would go to a text-only model."""
@@ -228,11 +235,22 @@ class ChatJudge:
         return None
 
     async def _ensure_content_free(self, task: TaskSpec) -> str:
-        """Score the content-free prompt once per task; returns an error text or ``""``."""
+        """Score the content-free prompt once per task; returns an error text or ``""``.
+
+        The call's cost goes to the spending sink: no label row carries it.
+
+        Raises:
+            JudgeConfigError: The server rejects the configuration (key, model,
+                URL) or gives no log-probs.
+        """
         if task.id in self._content_free:
             return ""
         msgs = render_pointwise(self.templates["pointwise"], task, None, self.view).messages(self.cfg)
-        res = await self.client.chat(msgs, logprobs=True, top_logprobs=max(self.cfg.top_logprobs, 5))
+        top = max(self.cfg.top_logprobs, 5)
+        res = await self.client.chat(msgs, logprobs=True, top_logprobs=top, logprobs_required=True)
+        self._spent("content_free_calibration", [res])  # no label row carries this call's cost
+        if res.config_error:  # includes a server that rejects or ignores log-probs (logprobs_required)
+            raise JudgeConfigError(res.error)
         margin = yes_no_margin(res.logprobs) if not res.error else None
         if margin is None:
             return f"content-free calibration failed: {res.error or 'no yes/no log-probs for the N/A prompt'}"
@@ -247,18 +265,37 @@ class ChatJudge:
             if self.calibration == "content_free" and "pointwise" in forms:
                 cf_error = await self._ensure_content_free(task)
 
-            async def indexed(i: int) -> tuple[int, Label]:
-                return i, await self._judge_one(task, queries[i], forms[i], cf_error)
+            # A query holds its slot until its label is reported (stored, for CachedJudge), not only while
+            # its request is in flight: so a kill -9 can lose at most the answers of requests still in the
+            # air (none with concurrency 1), never one that arrived but was not yet committed.
+            slots = asyncio.Semaphore(self.cfg.concurrency)
+
+            async def indexed(i: int) -> tuple[int, Label | JudgeConfigError]:
+                await slots.acquire()
+                try:
+                    return i, await self._judge_one(task, queries[i], forms[i], cf_error)
+                except JudgeConfigError as e:  # raised once the batch has settled
+                    return i, e
 
             tasks = [asyncio.create_task(indexed(i)) for i in range(len(queries))]
             labels: list[Label | None] = [None] * len(queries)
+            stop: JudgeConfigError | None = None
             try:
+                # after a stop the halted client answers the waiting calls at once, so this ends
+                # after the requests in flight; their labels (paid for) are still reported
                 for fut in asyncio.as_completed(tasks):
                     i, lab = await fut
-                    labels[i] = lab
-                    self.counts[f"labels_{lab.status}"] += 1
-                    self.counts["text_fallback"] += int(lab.provenance.error == TEXT_FALLBACK_NOTE)
-                    emit(queries[i], lab)
+                    try:
+                        if isinstance(lab, JudgeConfigError):
+                            stop = stop or lab
+                            continue
+                        labels[i] = lab
+                        self.counts[f"labels_{lab.status}"] += 1
+                        emit(queries[i], lab)
+                    finally:
+                        slots.release()
+                if stop is not None:
+                    raise stop
             finally:  # on an error (e.g. in on_label) stop the rest before the HTTP session closes
                 for t in tasks:
                     t.cancel()
@@ -279,11 +316,14 @@ class ChatJudge:
         Raises:
             ValueError: A query kind this judge's form cannot answer, or a
                 view that the segments have no data for.
+            JudgeConfigError: The server rejects the configuration (key,
+                permission, model, URL, log-probs); labels made before are
+                reported through ``on_label``, none for the rest.
         """
         forms = [self._form_for(q) for q in queries]
         if not queries:
             return []
-        labels = _run_here(lambda emit: self._judge_all(task, queries, forms, emit), on_label)
+        labels = run_here(lambda emit: self._judge_all(task, queries, forms, emit), on_label)
         if self.calibration == "median" and self.threshold is None:
             values = [
                 lab.value for lab, f in zip(labels, forms, strict=True) if f == "pointwise" and lab.value is not None
@@ -329,41 +369,15 @@ class ChatJudge:
         return label.value > 0.0
 
 
-def _run_here(make: Callable[[OnLabel], Coroutine[Any, Any, list[Label]]], on_label: OnLabel | None) -> list[Label]:
-    """Run the coroutine ``make(emit)`` to completion, calling ``on_label`` in this thread.
-
-    Normally the event loop runs in this thread. When one is already running
-    here (e.g. Jupyter), ours runs in a helper thread and labels are handed
-    back through a queue, so ``on_label`` still runs in the caller's thread.
-    """
-    callback: OnLabel = on_label if on_label is not None else (lambda q, lab: None)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make(callback))
-    box: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-    def worker() -> None:
-        try:
-            box.put(("done", asyncio.run(make(lambda q, lab: box.put(("label", (q, lab)))))))
-        except BaseException as e:  # re-raised in the caller's thread
-            box.put(("error", e))
-
-    thread = threading.Thread(target=worker, name="judgerl-chat-judge", daemon=True)
-    thread.start()
-    while True:
-        kind, item = box.get()
-        if kind == "label":
-            callback(*item)
-            continue
-        thread.join()
-        if kind == "error":
-            raise item
-        return item  # type: ignore[no-any-return]
-
-
 def build_chat_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> ChatJudge:
-    """Factory builder for judge type ``openai``: a :class:`ChatJudge` from a ``JudgeConfig``."""
+    """Factory builder for judge type ``openai``: a :class:`ChatJudge` from a ``JudgeConfig``.
+
+    Raises:
+        ConfigError: Plain http to a remote host, or a remote server without a
+            key (:func:`~judgerl.judges.client_checks.check_client_config`, also
+            run by ``validate_references``; repeated here for every other caller).
+    """
+    check_client_config(cfg)
     view = View(show=cfg.show, steps=cfg.captions_per_segment, keyframes=cfg.keyframes)
     return ChatJudge(
         cfg.client,

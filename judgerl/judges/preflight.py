@@ -1,8 +1,11 @@
 """``judgerl check-judge``: build probe queries for a run's task and preflight its judge.
 
-Probes are cut from random-policy episodes and *stratified by true return*, so
-they span bad to good behaviour even when a random policy rarely does well
-(a pendulum starts at a random angle, so some windows begin upright). Every
+Probes are cut from episodes of the policy the run starts from (``agent.init``,
+else random actions) and spread over good and bad behaviour: one-segment
+probes with a ground-truth verdict are balanced between "yes" and "no";
+others are *stratified by true return*, so they span bad to good behaviour even
+when a random policy rarely does well (a pendulum starts at a random angle, so
+some windows begin upright). Every
 probe answer goes through the run's label store, so a preflight is paid for
 once: rerunning it, or the run that follows, reuses the answers.
 """
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from judgerl.config import RunConfig
-from judgerl.envs.collect import collect_episodes
+from judgerl.envs.collect import Policy, collect_episodes
 from judgerl.judges.check import PreflightReport, check_judge
 from judgerl.judges.factory import make_judge
 from judgerl.judges.oracle import OracleJudge
@@ -30,8 +33,16 @@ PREFLIGHT_ITERATION = -1
 """Iteration number under which probe queries are registered in the label store."""
 
 
-def probe_queries(task: TaskSpec, kind: str, n: int, seg_len: int, seed: int, render: bool) -> list[Query]:
-    """Probe queries spanning the range of true returns.
+def probe_queries(
+    task: TaskSpec,
+    kind: str,
+    n: int,
+    seg_len: int,
+    seed: int,
+    render: bool,
+    policy: Policy | None = None,
+) -> list[Query]:
+    """Probe queries spanning bad to good behaviour.
 
     Args:
         task: The task.
@@ -40,19 +51,38 @@ def probe_queries(task: TaskSpec, kind: str, n: int, seg_len: int, seed: int, re
         seg_len: Segment length ``T``.
         seed: Collection and sampling seed.
         render: Record frames (for image judges).
+        policy: The policy that collects the probe episodes (the run's
+            ``agent.init``, so the judge is tried on what it will be asked
+            about); ``None`` = random actions.
 
     Returns:
-        ``n`` queries (fewer if the random rollouts are too short).
+        ``n`` queries (fewer if the rollouts are too short). One-segment probes
+        with a ground-truth verdict are balanced between "yes" and "no" (an AUC
+        needs both); otherwise probes are stratified by true return.
     """
     rng = np.random.default_rng(seed)
-    steps = max(4 * n * seg_len, 2 * task.max_episode_steps)
-    episodes, _ = collect_episodes(task, steps, seed=seed, render=render, episode_prefix="probe-")
     if kind == "episode":
-        segments: list[Segment] = [episode_segment(e) for e in episodes if e.length > 0]
+        episodes, _ = collect_episodes(
+            task, 4 * n * task.max_episode_steps, seed=seed, render=render, policy=policy,
+            episode_prefix="probe-", n_episodes=4 * n,
+        )  # fmt: skip
+        segments: list[Segment] = [
+            episode_segment(e, mark_end=False, final_state=True) for e in episodes if e.complete and e.length > 0
+        ]
     else:
+        steps = max(4 * n * seg_len, 2 * task.max_episode_steps)
+        episodes, _ = collect_episodes(task, steps, seed=seed, render=render, policy=policy, episode_prefix="probe-")
         segments = cut_segments(episodes, seg_len, rng, absorbing=task.absorbing)
     if not segments:
         return []
+    if kind != "pairwise" and task.oracle_verdict is not None:
+        verdict = task.oracle_verdict
+        yes = [i for i, s in enumerate(segments) if verdict(s)]
+        no = [i for i, s in enumerate(segments) if not verdict(s)]
+        k_no = min(len(no), max(n // 2, n - len(yes)))
+        picks = np.array(list(rng.permutation(no)[:k_no]) + list(rng.permutation(yes)[: n - k_no]), dtype=np.int64)
+        rng.shuffle(picks)
+        return [Query(kind, (segments[i],)) for i in picks]
     # Stratify by true return: sort, then take evenly spaced ranks.
     order = np.argsort([s.true_return for s in segments], kind="stable")
     if kind == "pairwise":
@@ -62,28 +92,50 @@ def probe_queries(task: TaskSpec, kind: str, n: int, seg_len: int, seed: int, re
         return [Query("pairwise", p) for p in pairs[:n]]
     picks = order[np.linspace(0, len(order) - 1, min(n, len(order))).astype(int)]
     rng.shuffle(picks)
-    return [Query(kind, (segments[i],)) for i in picks]  # type: ignore[arg-type]
+    return [Query(kind, (segments[i],)) for i in picks]
 
 
-def run_preflight(cfg: RunConfig, n_probes: int = 64) -> PreflightReport:
+def _init_policy(cfg: RunConfig, task: TaskSpec) -> Policy | None:
+    """The stochastic policy of ``agent.init`` (what iteration 0 collects with), or ``None``."""
+    if cfg.agent.init is None:
+        return None
+    from judgerl.agents.sb3 import ALGOS, resolve_algo
+    from judgerl.evaluation.ground_truth import sb3_policy
+
+    model = ALGOS[resolve_algo(cfg.agent.algo, task)].load(cfg.agent.init, device="cpu")
+    return sb3_policy(model, deterministic=False)
+
+
+def run_preflight(cfg: RunConfig, n_probes: int = 64, run_id: str | None = None) -> PreflightReport:
     """Preflight the configured judge on probes of the configured task and save ``preflight.json``.
 
     Args:
         cfg: The run configuration (judge, task, query kind, label budget).
         n_probes: Number of probe queries.
+        run_id: The run the probes belong to and whose budget pays for them
+            (pass the run's id so its budget carries the preflight's requests
+            when the store is shared); ``None``: run-less.
 
     Returns:
         The report; its ``overall`` is ``pass``, ``warn`` or ``fail``.
     """
     task = get_task(cfg.task.id)
     seg_len = cfg.task.segment_length or task.segment_length
-    probes = probe_queries(task, cfg.query.kind, n_probes, seg_len, seed=cfg.seed + 777, render=cfg.task.render)
+    probes = probe_queries(
+        task,
+        cfg.query.kind,
+        n_probes,
+        seg_len,
+        seed=cfg.seed + 777,
+        render=cfg.task.render,
+        policy=_init_policy(cfg, task),
+    )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     store_path = Path(cfg.labels.store)
     store = LabelStore(store_path if store_path.is_absolute() else cfg.run_dir / store_path, fsync=cfg.labels.fsync)
     try:
-        judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, iteration=PREFLIGHT_ITERATION)
-        carry_spending(judge, store)
+        judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, iteration=PREFLIGHT_ITERATION, run_id=run_id)
+        carry_spending(judge, store, run_id=run_id)
         oracle = (
             OracleJudge(seed=cfg.seed) if (task.oracle_verdict is not None or cfg.query.kind == "pairwise") else None
         )

@@ -15,13 +15,22 @@ sampling params): change any of them and the query is asked afresh. Labels
 marked ``transient`` (timeouts, server errors, budget stops) are not reused;
 definitive ones (``ok``, ``abstain``, a ``failed`` parse error with its raw
 text) are.
+
+Runs: with a ``run_id`` the wrapper registers its queries as that run's and
+records the run as the payer of every label row and unlabelled request it
+stores; runs sharing one store then share labels (the cache) but not queries.
+
+Configuration stops: when the inner judge raises
+:class:`~judgerl.judges.base.JudgeConfigError` (401, wrong model, ...), the
+exception propagates; labels committed before stay, and nothing at all is
+stored for the queries that were not answered, so a fixed rerun asks them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from judgerl.judges.base import Judge, OnLabel
+from judgerl.judges.base import Judge, OnLabel, Spending
 from judgerl.labels.store import LabelStore
 from judgerl.types import Label, Query, TaskSpec
 
@@ -36,6 +45,8 @@ class CachedJudge:
             registers; the loop sets ``cached.iteration`` (or passes
             ``iteration=`` to :meth:`judge`) each iteration. Queries already
             registered keep their first iteration.
+        run_id: The run these queries belong to and that pays for new labels
+            (``None``: run-less, the legacy behaviour).
 
     Attributes:
         cache_hits: Queries (counted per position in each batch) answered from
@@ -45,13 +56,30 @@ class CachedJudge:
             ``cache_misses`` when a batch repeats a query).
     """
 
-    def __init__(self, judge: Judge, store: LabelStore, iteration: int = 0) -> None:
+    def __init__(self, judge: Judge, store: LabelStore, iteration: int = 0, run_id: str | None = None) -> None:
         self.inner = judge
         self.store = store
         self.iteration = iteration
+        self.run_id = run_id
         self.cache_hits = 0
         self.cache_misses = 0
         self.calls = 0
+        # requests that produce no label row (calibration) are committed as they happen, like labels
+        node: object = judge
+        while node is not None:
+            sink = getattr(node, "set_spending_sink", None)
+            if callable(sink):
+                sink(self._record_spending)
+                break
+            node = getattr(node, "inner", None)
+
+    def _record_spending(self, spending: Spending) -> None:
+        """Commit requests without a label row, counted against this judge's budget.
+
+        Args:
+            spending: What the inner judge sent that no label will carry.
+        """
+        self.store.put_spending(self.id, spending, run_id=self.run_id)
 
     @property
     def id(self) -> str:
@@ -81,9 +109,11 @@ class CachedJudge:
         Raises:
             RuntimeError: When the inner judge breaks its contract (wrong number
                 of labels, or a label for a query it was not asked).
+            JudgeConfigError: From the inner judge (the run must stop); labels
+                reported before are stored, nothing for the rest.
         """
         keys = [q.key for q in queries]
-        self.store.add_queries(queries, self.iteration if iteration is None else iteration)
+        self.store.add_queries(queries, self.iteration if iteration is None else iteration, run_id=self.run_id)
         judge_id = self.id
         results: dict[str, Label] = self.store.cached(judge_id, keys)
         positions: dict[str, list[int]] = {}
@@ -110,7 +140,7 @@ class CachedJudge:
                     raise RuntimeError(f"judge {judge_id} returned a label for query {k} it was not asked")
                 if k in stored:  # a repeated callback for the same query: the first label stands
                     return
-                self.store.put_label(judge_id, label)
+                self.store.put_label(judge_id, label, run_id=self.run_id)
                 stored.add(k)
                 results[k] = label
                 if on_label is not None:
@@ -140,21 +170,30 @@ class CachedJudge:
         }
 
 
-def carry_spending(judge: Judge, store: LabelStore) -> None:
+def carry_spending(judge: Judge, store: LabelStore, run_id: str | None = None) -> None:
     """Count what the store says ``judge`` already spent against its budget (if it has one).
 
     Walks wrapper judges through their ``inner`` attribute and calls
     ``count_earlier_spending(calls, tokens, cost_usd)`` on the first judge that
-    offers it, so a run's money/token/call budget holds across resumes and preflights.
-    Calls are counted as label rows plus their retries.
+    offers it, so a run's money/token/call budget holds across resumes and
+    preflights. Calls are the HTTP requests actually sent: each label row's
+    ``requests`` (two for a pair asked in both orders or scored segment by
+    segment, retries included) plus unlabelled requests such as the
+    content-free calibration call.
+
+    Args:
+        judge: The (wrapped) judge; its ``id`` selects the store's rows.
+        store: The label store.
+        run_id: Count only what this run paid for (a store shared by several
+            runs); ``None`` counts every row of this judge.
     """
-    stats = store.stats(judge.id)
+    stats = store.stats(judge.id, run_id=run_id)
     node: object = judge
     while node is not None:
         count = getattr(node, "count_earlier_spending", None)
         if callable(count):
             count(
-                int(stats.get("labels/total", 0) + stats.get("judge/retries", 0)),
+                int(stats.get("judge/requests", 0)),
                 int(stats.get("judge/tokens_in", 0) + stats.get("judge/tokens_out", 0)),
                 float(stats.get("judge/cost_usd", 0.0)),
             )

@@ -91,6 +91,7 @@ def decode_segment(blob: bytes) -> Segment:
 LABEL_COLUMNS = (
     "judge_id", "query_key", "status", "preference", "value", "model", "prompt_sha", "raw_response", "swapped",
     "tokens_in", "tokens_out", "cost_usd", "latency_s", "timestamp", "is_oracle", "retries", "error", "transient",
+    "requests",
 )  # fmt: skip
 
 
@@ -101,6 +102,7 @@ def label_to_row(judge_id: str, label: Label) -> tuple[Any, ...]:
         judge_id, label.query_key, label.status, label.preference, label.value, p.model, p.prompt_sha,
         p.raw_response, int(p.swapped), int(p.tokens_in), int(p.tokens_out), float(p.cost_usd),
         float(p.latency_s), float(p.timestamp), int(p.is_oracle), int(p.retries), p.error, int(p.transient),
+        int(p.requests),
     )  # fmt: skip
 
 
@@ -127,6 +129,7 @@ def label_from_row(row: RowLike) -> Label:
         retries=int(row["retries"]),
         error=row["error"],
         transient=bool(row["transient"]),
+        requests=int(row["requests"]),
     )
     return Label(
         query_key=row["query_key"],

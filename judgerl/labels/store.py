@@ -7,9 +7,16 @@ The store is what makes a run resumable and a judge never paid twice:
   another run or fitted offline without the original rollouts;
 * ``queries`` registers each query *before* it is judged, with the iteration that
   asked it, so a resumed run asks the same pending queries instead of new ones;
+  with a ``run_id`` the registration is the run's own (``run_queries``): runs
+  sharing one store never see each other's queries, only each other's labels;
 * ``labels`` keeps every label row ever written -- failed, abstained and
   transient ones included -- as an audit trail with full provenance (model,
-  prompt sha, raw response, tokens, cost, latency).
+  prompt sha, raw response, requests, tokens, cost, latency) and the run that
+  paid for it;
+* ``spending`` records requests that produced no label row (calibration), so
+  budgets carried over from the store count every request sent.
+
+Tables and upgrades of older files: :mod:`judgerl.labels.schema`.
 
 Cache key: a label is looked up by ``(judge_id, Query.key)``. ``Judge.id`` hashes
 the model, the prompt template sha and the sampling parameters; ``Query.key``
@@ -45,35 +52,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from judgerl.faults import kill_point
+from judgerl.judges.base import Spending
 from judgerl.labels.codec import LABEL_COLUMNS, decode_segment, encode_segment, label_from_row, label_to_row
+from judgerl.labels.schema import SCHEMA_VERSION, LabelStoreError, claim_unowned_rows, ensure_schema
+from judgerl.labels.store_views import (
+    iteration_query_rows,
+    label_stats,
+    labelled_rows,
+    max_iteration,
+    unanswered_query_rows,
+)
 from judgerl.types import Label, Query, Segment
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "LabelStore", "LabelStoreError"]
+
 _STATUSES = ("ok", "abstain", "failed")
 _CHUNK = 500  # keys per IN (...) clause, well under SQLite's bound-parameter limit
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS segments (
-    key TEXT PRIMARY KEY, blob BLOB NOT NULL, length INT NOT NULL, episode_id TEXT NOT NULL, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS queries (
-    key TEXT PRIMARY KEY, kind TEXT NOT NULL, segment_keys TEXT NOT NULL, iteration INT NOT NULL, created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS queries_iteration ON queries (iteration);
-CREATE TABLE IF NOT EXISTS labels (
-    id INTEGER PRIMARY KEY, judge_id TEXT NOT NULL, query_key TEXT NOT NULL, status TEXT NOT NULL,
-    preference REAL, value REAL, model TEXT NOT NULL, prompt_sha TEXT NOT NULL, raw_response TEXT NOT NULL,
-    swapped INT NOT NULL, tokens_in INT NOT NULL, tokens_out INT NOT NULL, cost_usd REAL NOT NULL,
-    latency_s REAL NOT NULL, timestamp REAL NOT NULL, is_oracle INT NOT NULL, retries INT NOT NULL,
-    error TEXT NOT NULL, transient INT NOT NULL, created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS labels_judge_query ON labels (judge_id, query_key);
-"""
-
-
-class LabelStoreError(RuntimeError):
-    """The file cannot be used as a label store (not SQLite, foreign, or too new)."""
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -127,22 +122,7 @@ class LabelStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
         with self._write() as c:
-            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "meta" not in tables and tables:
-                raise LabelStoreError(f"{self.path} holds tables {sorted(tables)} but is not a judgerl label store")
-            if "meta" in tables:
-                row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = int(row[0]) if row else 0
-                if version > SCHEMA_VERSION:
-                    raise LabelStoreError(
-                        f"{self.path} has label-store schema version {version}, this judgerl reads up to "
-                        f"{SCHEMA_VERSION}: upgrade judgerl (pip install -U judgerl) to open it"
-                    )
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
-            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (repr(time.time()),))
+            ensure_schema(c, self.path)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -189,16 +169,19 @@ class LabelStore:
 
     # -- queries and segments ------------------------------------------------------
 
-    def add_queries(self, queries: Sequence[Query], iteration: int) -> None:
+    def add_queries(self, queries: Sequence[Query], iteration: int, run_id: str | None = None) -> None:
         """Register queries (and their segments) before they are judged; idempotent.
 
-        A query already stored keeps the iteration it was first registered in;
-        segments already stored are not re-encoded. Everything is written in one
-        transaction, so a crash never leaves a query without its segments.
+        A query already stored keeps the iteration it was first registered in
+        (per run when ``run_id`` is given); segments already stored are not
+        re-encoded. Everything is written in one transaction, so a crash never
+        leaves a query without its segments.
 
         Args:
             queries: Queries in the order they will be asked.
             iteration: Outer-loop iteration that asked them (0-based).
+            run_id: The run asking them; its queries are found again only by
+                calls given the same ``run_id``. ``None``: run-less (legacy).
         """
         if not queries:
             return
@@ -212,6 +195,7 @@ class LabelStore:
             (k, encode_segment(s), s.length, s.episode_id, now) for k, s in seg_by_key.items() if k not in known
         ]
         query_rows = [(q.key, q.kind, json.dumps([s.key for s in q.segments]), int(iteration), now) for q in queries]
+        run_rows = [(run_id, k, int(iteration), now) for k in dict.fromkeys(q.key for q in queries)]
         with self._write() as c:
             c.executemany(
                 "INSERT OR IGNORE INTO segments (key, blob, length, episode_id, created) VALUES (?, ?, ?, ?, ?)",
@@ -221,6 +205,12 @@ class LabelStore:
                 "INSERT OR IGNORE INTO queries (key, kind, segment_keys, iteration, created) VALUES (?, ?, ?, ?, ?)",
                 query_rows,
             )
+            if run_id is not None:
+                c.executemany(
+                    "INSERT OR IGNORE INTO run_queries (run_id, query_key, iteration, created) VALUES (?, ?, ?, ?)",
+                    run_rows,
+                )
+        kill_point("queries")
 
     def _existing(self, table: str, keys: Sequence[str]) -> set[str]:
         out: set[str] = set()
@@ -263,20 +253,46 @@ class LabelStore:
             raise KeyError(f"query {key} is not in the label store {self.path}")
         return self._query_from(rows[0]["kind"], rows[0]["segment_keys"], {})
 
-    def queries_for_iteration(self, iteration: int) -> list[Query]:
-        """All queries registered for an iteration, in registration order."""
+    def queries_for_iteration(self, iteration: int, run_id: str | None = None) -> list[Query]:
+        """All queries registered for an iteration, in registration order.
+
+        Args:
+            iteration: The outer-loop iteration.
+            run_id: Only this run's queries; ``None``: every run's (legacy,
+                by the iteration each query was first registered in).
+        """
         memo: dict[str, Segment] = {}
-        rows = self._read("SELECT kind, segment_keys FROM queries WHERE iteration = ? ORDER BY rowid", (iteration,))
+        rows = iteration_query_rows(self._read, iteration, run_id)
         return [self._query_from(r["kind"], r["segment_keys"], memo) for r in rows]
 
-    def last_iteration(self) -> int | None:
-        """Highest iteration with registered queries, or ``None`` for an empty store (resume point)."""
-        row = self._read("SELECT MAX(iteration) FROM queries")[0]
-        return None if row[0] is None else int(row[0])
+    def last_iteration(self, run_id: str | None = None) -> int | None:
+        """Highest iteration with registered queries, or ``None`` when there are none (resume point).
+
+        Args:
+            run_id: Only this run's queries; ``None``: every run's (legacy).
+        """
+        return max_iteration(self._read, run_id)
+
+    def claim_unowned(self, run_id: str) -> int:
+        """Give ``run_id`` every query, label row and spending row that belongs to no run.
+
+        For a store private to one run that was written without run ids (by
+        judgerl before schema version 2, or by a caller passing none): after
+        this, run-scoped calls see that history. Never call it on a store that
+        several runs share -- run-less rows cannot be told apart there.
+
+        Args:
+            run_id: The run that owns the store.
+
+        Returns:
+            The number of queries claimed.
+        """
+        with self._write() as c:
+            return claim_unowned_rows(c, run_id)
 
     # -- labels --------------------------------------------------------------------
 
-    def put_label(self, judge_id: str, label: Label) -> None:
+    def put_label(self, judge_id: str, label: Label, run_id: str | None = None) -> None:
         """Append one label row in its own committed transaction.
 
         When this returns the label is durable: a SIGKILL right after loses
@@ -286,6 +302,7 @@ class LabelStore:
             judge_id: ``Judge.id`` of the judge that produced it; must equal
                 ``label.provenance.judge_id`` (the cache is keyed by it).
             label: The label.
+            run_id: The run that paid for it (its budget counts the row).
 
         Raises:
             ValueError: On a judge id mismatch or an unknown status.
@@ -296,10 +313,29 @@ class LabelStore:
             )
         if label.status not in _STATUSES:
             raise ValueError(f"label status must be one of {_STATUSES}, got {label.status!r}")
-        row = (*label_to_row(judge_id, label), time.time())
-        cols = ", ".join((*LABEL_COLUMNS, "created"))
+        row = (*label_to_row(judge_id, label), time.time(), run_id)
+        cols = ", ".join((*LABEL_COLUMNS, "created", "run_id"))
         with self._write() as c:
             c.execute(f"INSERT INTO labels ({cols}) VALUES ({', '.join('?' * len(row))})", row)
+        kill_point("label")
+
+    def put_spending(self, judge_id: str, spending: Spending, run_id: str | None = None) -> None:
+        """Record requests that produced no label row, in their own committed transaction.
+
+        Args:
+            judge_id: ``Judge.id`` whose budget they count against.
+            spending: What was sent and billed (a calibration call, answers
+                dropped when a run stopped).
+            run_id: The run that paid for them.
+        """
+        s = spending
+        row = (judge_id, run_id, s.purpose, int(s.requests), int(s.tokens_in), int(s.tokens_out), float(s.cost_usd))
+        with self._write() as c:
+            c.execute(
+                """INSERT INTO spending (judge_id, run_id, purpose, requests, tokens_in, tokens_out, cost_usd, created)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (*row, time.time()),
+            )
 
     def cached(self, judge_id: str, query_keys: Sequence[str]) -> dict[str, Label]:
         """The label to reuse for each key: the latest non-transient row of this judge.
@@ -324,8 +360,22 @@ class LabelStore:
                 out[r["query_key"]] = label_from_row(r)
         return out
 
+    def unanswered(self, judge_id: str, run_id: str, min_iteration: int = 0) -> list[Query]:
+        """``run_id``'s queries (from ``min_iteration`` on) with no definitive label from ``judge_id``.
+
+        What a resumed or later iteration asks again: queries never answered, or
+        answered only by transient failures. In registration order.
+        """
+        memo: dict[str, Segment] = {}
+        rows = unanswered_query_rows(self._read, judge_id, run_id, min_iteration)
+        return [self._query_from(r["kind"], r["segment_keys"], memo) for r in rows]
+
     def labelled(
-        self, judge_id: str | None = None, statuses: Sequence[str] = ("ok",), min_iteration: int | None = None
+        self,
+        judge_id: str | None = None,
+        statuses: Sequence[str] = ("ok",),
+        min_iteration: int | None = None,
+        run_id: str | None = None,
     ) -> list[tuple[Query, Label]]:
         """The effective labels (see :meth:`cached`) with their queries, for reward fitting.
 
@@ -337,61 +387,31 @@ class LabelStore:
             statuses: Which statuses to keep.
             min_iteration: Keep only queries registered in this iteration or later
                 (the loop passes 0 to leave out preflight probes, iteration -1).
+            run_id: Only labels of this run's queries (whichever run bought
+                them: labels are shared through the cache), with the run's
+                own iterations; ``None``: every registered query (legacy).
 
         Returns:
             ``(query, label)`` pairs ordered by when the label was written.
         """
-        if not statuses:
-            return []
-        where, params = "transient = 0", []
-        if judge_id is not None:
-            where, params = where + " AND judge_id = ?", [judge_id]
-        marks = ",".join("?" * len(statuses))
-        it_filter, it_params = ("AND q.iteration >= ?", [min_iteration]) if min_iteration is not None else ("", [])
-        rows = self._read(
-            f"""WITH eff AS (SELECT MAX(id) AS id FROM labels WHERE {where} GROUP BY judge_id, query_key)
-                SELECT l.*, q.kind AS q_kind, q.segment_keys AS q_segment_keys
-                FROM labels l JOIN eff ON l.id = eff.id JOIN queries q ON q.key = l.query_key
-                WHERE l.status IN ({marks}) {it_filter} ORDER BY l.id""",
-            (*params, *statuses, *it_params),
-        )
+        rows = labelled_rows(self._read, judge_id, statuses, min_iteration, run_id)
         memo: dict[str, Segment] = {}
         return [(self._query_from(r["q_kind"], r["q_segment_keys"], memo), label_from_row(r)) for r in rows]
 
-    def stats(self, judge_id: str | None = None) -> dict[str, float]:
-        """Counts and spending over every label row written (the audit trail).
+    def stats(self, judge_id: str | None = None, run_id: str | None = None) -> dict[str, float]:
+        """Counts and spending over every label row written (the audit trail) and every unlabelled request.
 
         Args:
             judge_id: Restrict to one judge; ``None`` sums over all judges.
+            run_id: Restrict rows and spending to what this run paid for, and
+                ``labels/usable`` / ``labels/queries`` to its own queries;
+                ``None`` covers every run.
 
         Returns:
-            ``labels/total`` rows written; ``labels/ok``, ``labels/abstain``,
-            ``labels/failed`` rows by status; ``labels/transient`` failed rows
-            that will be re-asked; ``labels/usable`` effective ok labels (what
-            :meth:`labelled` returns); ``labels/queries`` registered queries (all
-            judges); ``judge/cost_usd`` dollars, ``judge/tokens_in``,
-            ``judge/tokens_out``, ``judge/retries`` sums; ``judge/latency_s_mean``
-            mean seconds per label row (0 when there is none).
+            ``labels/total``, ``labels/ok|abstain|failed|transient``,
+            ``labels/usable``, ``labels/queries``, ``judge/requests``,
+            ``judge/unlabelled_requests``, ``judge/cost_usd``,
+            ``judge/tokens_in|out``, ``judge/retries``, ``judge/latency_s_mean``
+            (defined in :func:`~judgerl.labels.store_stats.label_stats`).
         """
-        where, params = ("WHERE judge_id = ?", (judge_id,)) if judge_id is not None else ("", ())
-        r = self._read(
-            f"""SELECT COUNT(*), TOTAL(status = 'ok'), TOTAL(status = 'abstain'), TOTAL(status = 'failed'),
-                TOTAL(transient), TOTAL(cost_usd), TOTAL(tokens_in), TOTAL(tokens_out), TOTAL(retries),
-                COALESCE(AVG(latency_s), 0.0) FROM labels {where}""",
-            params,
-        )[0]
-        and_judge = "AND judge_id = ?" if judge_id is not None else ""
-        usable = self._read(
-            f"""SELECT COUNT(*) FROM labels l JOIN
-                (SELECT MAX(id) AS id FROM labels WHERE transient = 0 {and_judge} GROUP BY judge_id, query_key) eff
-                ON l.id = eff.id JOIN queries q ON q.key = l.query_key WHERE l.status = 'ok'""",
-            params,
-        )[0][0]
-        n_queries = self._read("SELECT COUNT(*) FROM queries")[0][0]
-        keys = ("total", "ok", "abstain", "failed", "transient")
-        out = {f"labels/{k}": float(v) for k, v in zip(keys, r[:5], strict=True)}
-        out["labels/usable"] = float(usable)
-        out["labels/queries"] = float(n_queries)
-        keys = ("cost_usd", "tokens_in", "tokens_out", "retries", "latency_s_mean")
-        out.update({f"judge/{k}": float(v) for k, v in zip(keys, r[5:], strict=True)})
-        return out
+        return label_stats(self._read, judge_id, run_id)

@@ -1,4 +1,4 @@
-"""Query samplers: random pairs, ensemble-disagreement pairs, random singles.
+"""Query samplers: random pairs, ensemble-disagreement pairs, random singles (used by the feedback forms).
 
 ``DisagreementPairs`` is the active-learning scheme of Christiano et al. (2017)
 and PEBBLE: draw many random candidate pairs, ask the reward ensemble how much
@@ -9,12 +9,9 @@ contested pairs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import numpy as np
 
-from judgerl.config import QueryConfig
-from judgerl.queries.base import QuerySampler
 from judgerl.types import Query, Segment
 
 PairUncertainty = Callable[[Sequence[tuple[Segment, Segment]]], np.ndarray]
@@ -82,16 +79,14 @@ class DisagreementPairs:
 
 
 class RandomSingles:
-    """Pointwise or episode queries about distinct, uniformly random segments.
+    """One-segment queries (pointwise, episode, or any one-segment form) about distinct random segments.
 
     Args:
-        kind: ``"pointwise"`` or ``"episode"``.
+        kind: The form name of the queries, e.g. ``"pointwise"``.
     """
 
-    def __init__(self, kind: Literal["pointwise", "episode"] = "pointwise"):
-        if kind not in ("pointwise", "episode"):
-            raise ValueError(f"RandomSingles asks pointwise or episode queries, not {kind!r}")
-        self.kind: Literal["pointwise", "episode"] = kind
+    def __init__(self, kind: str = "pointwise"):
+        self.kind = kind
 
     def sample(self, segments: Sequence[Segment], n: int, rng: np.random.Generator) -> list[Query]:
         """Return ``min(n, len(segments))`` queries, each about a different segment."""
@@ -100,29 +95,3 @@ class RandomSingles:
             return []
         idx = rng.choice(len(segments), size=k, replace=False)
         return [Query(self.kind, (segments[i],)) for i in idx]
-
-
-def make_sampler(cfg: QueryConfig, uncertainty: PairUncertainty | None = None) -> QuerySampler:
-    """Build the sampler a ``QueryConfig`` asks for.
-
-    Args:
-        cfg: ``kind`` (pairwise/pointwise/episode), ``sampler`` (random/disagreement)
-            and ``candidate_factor``.
-        uncertainty: Required by ``sampler="disagreement"`` (see ``PairUncertainty``).
-
-    Raises:
-        ValueError: For disagreement sampling without ``uncertainty`` or with a
-            non-pairwise kind.
-    """
-    if cfg.sampler == "disagreement":
-        if cfg.kind != "pairwise":
-            raise ValueError(
-                f"query.sampler=disagreement works only with query.kind=pairwise (got {cfg.kind}); "
-                "use query.sampler=random"
-            )
-        if uncertainty is None:
-            raise ValueError("query.sampler=disagreement needs a reward ensemble's pair uncertainty function")
-        return DisagreementPairs(uncertainty, cfg.candidate_factor)
-    if cfg.kind == "pairwise":
-        return RandomPairs()
-    return RandomSingles(cfg.kind)

@@ -129,7 +129,7 @@ def cut_segments(
     return out
 
 
-def episode_segment(episode: Episode, mark_end: bool = True) -> Segment:
+def episode_segment(episode: Episode, mark_end: bool = True, final_state: bool = False) -> Segment:
     """The whole episode as one segment (for episode-verdict queries).
 
     Args:
@@ -137,9 +137,42 @@ def episode_segment(episode: Episode, mark_end: bool = True) -> Segment:
         mark_end: Append one absorbing step (``dones=1``) when the episode
             terminated, so a judge and a reward model can tell "ended here"
             from "cut by the time limit or collection".
+        final_state: Append the state the episode ended in (``final_obs``, its
+            caption, action and reward 0, ``dones=0``) as one more row: what
+            happened on the last step is only visible there (e.g. a cat crushed
+            by the last move). Not combined with ``mark_end``.
 
     Returns:
-        A segment of ``episode.length`` steps, plus one if the end was marked.
+        A segment of ``episode.length`` steps, plus one if the end was marked or
+        the final state appended.
     """
+    if final_state:
+        if mark_end:
+            raise ValueError("episode_segment: use either mark_end or final_state, not both")
+        return _with_final_state(episode)
     extra = 1 if (mark_end and episode.terminated) else 0
     return _window(episode, 0, episode.length + extra)
+
+
+def _with_final_state(episode: Episode) -> Segment:
+    """The episode's steps plus one row holding its final observation."""
+    seg = _window(episode, 0, episode.length)
+    final = np.asarray(episode.final_obs, np.float32).reshape(1, -1)
+    caption: tuple[str, ...] = ()
+    if seg.captions:
+        caption = (episode.final_caption or seg.captions[-1],)
+    frames = seg.frames
+    if frames is not None:
+        last = episode.final_frame if episode.final_frame is not None else frames[-1]
+        frames = np.concatenate([frames, np.asarray(last, frames.dtype)[None]])
+    return Segment(
+        obs=np.concatenate([seg.obs, final]),
+        acts=np.concatenate([seg.acts, np.zeros((1, seg.acts.shape[1]), np.float32)]),
+        env_rewards=np.concatenate([seg.env_rewards, np.zeros(1, np.float32)]),
+        dones=np.zeros(seg.length + 1, np.float32),
+        captions=seg.captions + caption,
+        frames=frames,
+        episode_id=seg.episode_id,
+        start=0,
+        truth=seg.truth,
+    )

@@ -1,10 +1,30 @@
-"""The RewardModel interface: a batched function of (observation, action)."""
+"""Reward model interfaces: what the RL wrapper calls, and what the loop fits.
+
+Two ways to give a reward, one way to be fitted:
+
+* ``RewardModel``: a Markov reward, a batched function of (observation,
+  action). The env wrapper calls ``predict`` on many transitions at once.
+* ``SequenceRewardModel``: a reward that depends on the episode so far (an
+  episode classifier's change of score, seed 003). It hands out a
+  ``RewardStream`` per vector env, which keeps one state per env.
+* ``Fittable``: a model the loop refits on the feedback form's training
+  targets (``judgerl.forms``) and checkpoints; a zero-shot reward has nothing
+  to fit and is not one.
+
+Observations are flat float32 rows (``judgerl.envs.spaces``); actions are
+``(N, A)`` with discrete actions as float indices.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from judgerl.forms.base import Targets
+from judgerl.types import Segment
 
 
 @runtime_checkable
@@ -23,4 +43,66 @@ class RewardModel(Protocol):
         Returns:
             Rewards, shape ``(N,)`` float32.
         """
+        ...
+
+
+@runtime_checkable
+class RewardStream(Protocol):
+    """Per-env state of a history-dependent reward, fed one step at a time for ``N`` envs."""
+
+    def start(self, obs: np.ndarray, mask: np.ndarray) -> None:
+        """Begin new episodes in the envs selected by ``mask`` ``(N,)`` bool, from their first observations ``(N, O)``.
+
+        Rows not selected by ``mask`` are ignored.
+        """
+        ...
+
+    def step(self, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """Reward of the step each env just took, given the observation it led to ``(N, O)``.
+
+        For an env whose episode ended on this step (``dones`` ``(N,)`` bool),
+        ``next_obs`` is its final observation (not the next episode's first);
+        call :meth:`start` for it afterwards.
+
+        Returns:
+            Rewards, shape ``(N,)`` float32.
+        """
+        ...
+
+
+@runtime_checkable
+class SequenceRewardModel(Protocol):
+    """A reward that depends on the episode so far."""
+
+    def stream(self, n_envs: int) -> RewardStream:
+        """A fresh stream for ``n_envs`` parallel envs (call ``start`` with every env's first observation)."""
+        ...
+
+
+@runtime_checkable
+class Fittable(Protocol):
+    """A reward model the loop fits on training targets and checkpoints.
+
+    Attributes:
+        fits: The targets it takes: ``"preferences"`` or ``"verdicts"``
+            (``judgerl.forms.base.target_kind``).
+    """
+
+    fits: str
+
+    def fit(self, targets: Targets, rng: np.random.Generator) -> dict[str, float]:
+        """Fit in place (warm start is the model's own choice); returns ``reward/...`` metrics."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Write everything needed to rebuild the fitted model to ``path`` (no pickled code)."""
+        ...
+
+
+@runtime_checkable
+class Disagreement(Protocol):
+    """A model whose members can say how unsure they are about candidate queries (active selection)."""
+
+    def disagreement(self, items: Sequence[tuple[Segment, ...]]) -> np.ndarray:
+        """Disagreement per candidate query's segments, shape ``(Q,)`` (larger = more informative)."""
         ...

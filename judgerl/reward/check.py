@@ -1,9 +1,13 @@
-"""A contract checker for reward models, in the spirit of gymnasium's ``check_env``.
+"""Contract checkers for reward models, in the spirit of gymnasium's ``check_env``.
 
 ``check_reward_model`` feeds random transitions from the env's spaces and checks
 what the RL wrapper relies on: shape ``(N,)``, a float dtype, finite values,
 determinism, ``dones=None`` meaning all zeros, absorbing rows accepted,
 inputs left untouched, and rows scored independently of the batch they come in.
+``check_reward_stream`` checks a history-dependent model's streams: the same
+shape rules, determinism, envs independent of each other, and a restarted env
+independent of its earlier episodes. ``check_fittable`` checks that a model
+fits its targets, reports ``reward/...`` metrics and survives save and load.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from judgerl.reward.base import RewardModel
+from judgerl.envs.spaces import flatten_one
+from judgerl.reward.base import RewardModel, SequenceRewardModel
 
 _ATOL = 1e-5
 
@@ -28,7 +33,7 @@ def sample_transitions(
     """Random transitions in the layout reward models receive.
 
     Args:
-        obs_space: Observation space (flattened with ``gymnasium.spaces.flatten``).
+        obs_space: Observation space (flattened as ``judgerl.envs.spaces`` does).
         action_space: Action space; discrete actions become float indices of shape ``(n, 1)``.
         n: Number of rows ``N``.
         seed: Seeds the spaces' samplers and the absorbing flags.
@@ -38,7 +43,7 @@ def sample_transitions(
     """
     obs_space.seed(seed)
     action_space.seed(seed + 1)
-    obs = np.stack([np.asarray(gym.spaces.flatten(obs_space, obs_space.sample()), np.float32) for _ in range(n)])
+    obs = np.stack([flatten_one(obs_space, obs_space.sample()) for _ in range(n)])
     acts = np.stack([np.asarray(action_space.sample(), np.float32).reshape(-1) for _ in range(n)])
     dones = (np.random.default_rng(seed).random(n) < 0.5).astype(np.float32)
     return obs, acts, dones
@@ -107,3 +112,86 @@ def check_reward_model(
             "predict depends on the batch: rows scored one by one differ from the batch by up to "
             f"{np.max(np.abs(mixed - rows)):.3g} (rewards must be per-transition)"
         )
+
+
+def _stream_run(model: SequenceRewardModel, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+    """Rewards ``(T, N)`` of a fresh stream fed observations ``(T + 1, N, O)`` with episode ends ``(T, N)``."""
+    t, n = dones.shape
+    stream = model.stream(n)
+    stream.start(obs[0], np.ones(n, bool))
+    out = np.empty((t, n), np.float32)
+    for k in range(t):
+        r = stream.step(obs[k + 1], dones[k])
+        if not isinstance(r, np.ndarray) or r.shape != (n,) or r.dtype not in (np.float32, np.float64):
+            raise RewardModelContractError(f"stream.step must return a float ndarray of shape ({n},), got {r!r}")
+        if not np.all(np.isfinite(r)):
+            raise RewardModelContractError(f"stream.step returned non-finite rewards: {r}")
+        out[k] = r
+        if dones[k].any():
+            stream.start(obs[k + 1], dones[k])  # the next episode starts from the same row, for simplicity
+    return out
+
+
+def check_reward_stream(model: SequenceRewardModel, obs_space: gym.Space[Any], n: int = 3, steps: int = 8) -> None:
+    """Raise ``RewardModelContractError`` unless ``model``'s streams keep the ``RewardStream`` contract.
+
+    Args:
+        model: A history-dependent reward model (``stream(n_envs)``).
+        obs_space: The env's observation space.
+        n: Envs per stream (at least 2).
+        steps: Steps fed.
+    """
+    if not callable(getattr(model, "stream", None)):
+        raise RewardModelContractError(f"{type(model).__name__} has no stream(n_envs) method")
+    obs_space.seed(0)
+    obs = np.stack([[flatten_one(obs_space, obs_space.sample()) for _ in range(n)] for _ in range(steps + 1)])
+    dones = np.zeros((steps, n), bool)
+    dones[steps // 2, 0] = True
+    first = _stream_run(model, obs, dones)
+    if not np.array_equal(first, _stream_run(model, obs, dones)):
+        raise RewardModelContractError("streams are not deterministic: two fresh streams fed the same steps differ")
+    for i in range(n):
+        alone = _stream_run(model, obs[:, i : i + 1], dones[:, i : i + 1])[:, 0]
+        if not np.allclose(alone, first[:, i], rtol=_ATOL, atol=_ATOL):
+            raise RewardModelContractError(f"env {i}'s rewards depend on the other envs of the stream")
+    k = steps // 2 + 1  # env 0 ended on step k - 1 and restarted from obs[k]
+    restarted = _stream_run(model, obs[k:, :1], np.zeros((steps - k, 1), bool))[:, 0]
+    if not np.allclose(restarted, first[k:, 0], rtol=_ATOL, atol=_ATOL):
+        raise RewardModelContractError("a restarted env's rewards depend on its earlier episode")
+
+
+def check_fittable(model: Any, targets: Any, path: Any, rows: np.ndarray, acts: np.ndarray) -> dict[str, float]:
+    """Fit ``model`` on ``targets``, check its metrics, save it to ``path`` and check the loaded copy agrees.
+
+    Args:
+        model: A ``Fittable`` reward model, Markov or history-dependent.
+        targets: Targets of the kind it declares in ``fits``.
+        path: Where to save (a ``pathlib.Path``).
+        rows: Flat observations ``(N, O)`` to compare the original and the loaded model on.
+        acts: Actions ``(N, A)`` for a Markov model.
+
+    Returns:
+        The fit's metrics.
+    """
+    from judgerl.forms.base import target_kind
+
+    if target_kind(targets) != model.fits:
+        raise RewardModelContractError(
+            f"check_fittable got {target_kind(targets)} targets for a model that fits {model.fits}"
+        )
+    metrics = model.fit(targets, np.random.default_rng(0))
+    if not isinstance(metrics, dict) or not metrics:
+        raise RewardModelContractError("fit must return a non-empty dict of metrics")
+    bad = [k for k, v in metrics.items() if not k.startswith("reward/") or not isinstance(v, float)]
+    if bad:
+        raise RewardModelContractError(f"fit metrics must be 'reward/...' floats, got {bad}")
+    model.save(path)
+    loaded = type(model).load(path)
+    if callable(getattr(model, "predict", None)):
+        a, b = model.predict(rows, acts), loaded.predict(rows, acts)
+    else:
+        dones = np.zeros((len(rows) - 1, 1), bool)
+        a, b = (_stream_run(m, rows[:, None, :], dones) for m in (model, loaded))
+    if not np.allclose(a, b, rtol=_ATOL, atol=_ATOL):
+        raise RewardModelContractError("the model loaded from its checkpoint rewards differently from the saved one")
+    return metrics

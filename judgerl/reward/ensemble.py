@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from judgerl.config import RewardConfig
+from judgerl.forms.base import PreferenceTargets, Targets
 from judgerl.reward.fast_predict import NumpyEnsemble
 from judgerl.reward.features import Featurizer, SegmentBatch, stack_segments
 from judgerl.reward.mlp import RewardNet
@@ -36,7 +37,7 @@ _FAST_ROWS = 256
 
 
 class RewardEnsemble:
-    """K reward MLPs over featurized transitions; implements ``RewardModel``.
+    """K reward MLPs over featurized transitions; a ``RewardModel`` fitted on preference targets.
 
     Args:
         featurizer: Maps ``(obs, acts, dones)`` rows to features.
@@ -44,6 +45,8 @@ class RewardEnsemble:
             and ``zero_absorbing``; training fields are read by the trainer.
         seed: Seeds member initialisation (member ``k`` uses ``SeedSequence([seed, k])``).
     """
+
+    fits = "preferences"
 
     def __init__(self, featurizer: Featurizer, cfg: RewardConfig | None = None, seed: int = 0) -> None:
         self.featurizer = featurizer
@@ -149,6 +152,28 @@ class RewardEnsemble:
             return np.zeros((self.size, 0), np.float32)
         with torch_threads(self.cfg.threads), torch.inference_mode():
             return self.batch_returns(stack_segments(self.featurizer, segments)).numpy()
+
+    def fit(self, targets: Targets, rng: np.random.Generator) -> dict[str, float]:
+        """Fit to preference targets with the ensemble's own config (see ``trainer.fit_preferences``).
+
+        Raises:
+            TypeError: For verdict targets (fit an episode classifier on those).
+        """
+        from judgerl.reward.trainer import fit_preferences
+
+        if not isinstance(targets, PreferenceTargets):
+            raise TypeError(f"RewardEnsemble fits preference targets, got {type(targets).__name__}")
+        return fit_preferences(self, targets, self.cfg, rng)
+
+    def disagreement(self, items: Sequence[tuple[Segment, ...]]) -> np.ndarray:
+        """For two-segment candidates: :meth:`pair_std`; shape ``(Q,)``.
+
+        Raises:
+            ValueError: For candidates that are not pairs.
+        """
+        if any(len(it) != 2 for it in items):
+            raise ValueError("RewardEnsemble measures disagreement on pairs of segments only")
+        return self.pair_std([(it[0], it[1]) for it in items])
 
     def pair_std(self, pairs: Sequence[tuple[Segment, Segment]]) -> np.ndarray:
         """Disagreement per pair: std over members of ``sigmoid(R_A - R_B)``.

@@ -1,10 +1,9 @@
-"""An ensemble of episode classifiers (mean = score, std = disagreement) and an online scorer.
+"""An ensemble of episode classifiers (mean = score, std = disagreement).
 
 Members differ by initialisation and by their train/validation split; their
 disagreement (std of the predicted probability) ranks episodes for active
-query selection. ``StreamingEpisodeScorer`` feeds one observation per step of
-``n`` running episodes through the GRUs, so a VecEnv wrapper can turn the
-change of the ensemble's score into a per-step reward online.
+query selection. ``judgerl.reward.episode_reward`` streams the ensemble one
+step at a time to turn the change of its score into a per-step reward.
 """
 
 from __future__ import annotations
@@ -108,44 +107,3 @@ class EpisodeClassifierEnsemble:
             m.eval()
             members.append(m)
         return cls(members)
-
-
-class StreamingEpisodeScorer:
-    """Score ``n`` running episodes online, one observation per step.
-
-    Args:
-        ensemble: A fitted ensemble (a single classifier: ``EpisodeClassifierEnsemble([model])``).
-        n: Number of parallel episodes (envs).
-    """
-
-    def __init__(self, ensemble: EpisodeClassifierEnsemble, n: int) -> None:
-        self.ensemble = ensemble
-        self.n = int(n)
-        hidden = ensemble.members[0].hidden
-        self._h = [torch.zeros(1, self.n, hidden) for _ in ensemble.members]
-
-    def reset(self, mask: np.ndarray | None = None) -> None:
-        """Forget the history of the episodes selected by ``mask`` ``(n,)`` bool (all when ``None``)."""
-        for h in self._h:
-            if mask is None:
-                h.zero_()
-            else:
-                h[:, torch.from_numpy(np.asarray(mask, bool))] = 0.0
-
-    @torch.no_grad()
-    def step(self, obs: np.ndarray) -> np.ndarray:
-        """Add one observation per episode and return the mean P(yes) of each prefix so far.
-
-        Args:
-            obs: Shape ``(n, *input_shape)`` or ``(n, prod(input_shape))``.
-
-        Returns:
-            Probabilities, shape ``(n,)`` float32.
-        """
-        x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(self.n, *self.ensemble.input_shape))
-        probs = []
-        for i, m in enumerate(self.ensemble.members):
-            m.eval()
-            logits, self._h[i] = m.step(x, self._h[i])
-            probs.append(torch.sigmoid(logits))
-        return torch.stack(probs).mean(0).numpy().astype(np.float32)

@@ -1,39 +1,170 @@
-"""Built-in reward models, by name, as factories from env spaces.
+"""Reward models by name (``reward.model``): how to build one, load its checkpoint, and what it fits.
 
-Every entry is run through ``check_reward_model`` by the test suite, so a model
-added here is contract-checked automatically. A factory takes the env's spaces,
-the reward config and a seed, and returns an (unfitted) ``RewardModel``.
+The loop builds the reward model only through this registry, and the test
+suite runs the contract checkers (``check_reward_model`` / ``check_reward_stream``)
+over every entry, so a model added here is used and checked like the built-ins.
+
+Built in:
+
+* ``preference_ensemble``: an MLP ensemble over flattened observations (and
+  optionally actions), Bradley–Terry on preference targets (pairwise, or
+  pointwise scores made into pairs).
+* ``episode_classifier``: a GRU over the episode's observations fitted on verdict
+  targets (episode form), rewarding the change of its score (seed 003).
+* ``zero_shot``: the embedding judge's goal–baseline score of each step's
+  caption used directly as the reward (VLM-RM); nothing to fit, no labels.
+* ``none``: no learned reward (0); with ``reward.mix.env_weight`` the agent
+  learns from the env's reward alone (a baseline, or a study's naive policy).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
-from judgerl.config import RewardConfig
-from judgerl.reward.base import RewardModel
-from judgerl.reward.ensemble import RewardEnsemble
-from judgerl.reward.features import Featurizer
-
-RewardModelFactory = Callable[[gym.Space[Any], gym.Space[Any], RewardConfig, int], RewardModel]
+from judgerl.config import RunConfig
+from judgerl.envs.spaces import flat_dim
+from judgerl.types import TaskSpec
 
 
-def make_preference_ensemble(
-    obs_space: gym.Space[Any], action_space: gym.Space[Any], cfg: RewardConfig, seed: int
-) -> RewardEnsemble:
-    """A ``RewardEnsemble`` over flattened observations and featurized actions.
+@dataclass(frozen=True)
+class RewardSpec:
+    """What a reward model is built for.
 
-    Args:
-        obs_space: The env's observation space (flattened size ``O``).
-        action_space: The env's action space (see ``Featurizer``).
-        cfg: Architecture and training settings (``use_action``: whether actions are features).
-        seed: Seeds member initialisation.
+    Attributes:
+        task: The task (captioner, texts).
+        obs_space: The env's observation space (rows are ``flat_dim`` wide).
+        action_space: The env's action space.
+        cfg: The whole run config (``reward`` for the model; zero-shot reads ``judge.zero_shot``).
+        seed: Seeds initialisation.
     """
-    return RewardEnsemble(Featurizer(gym.spaces.flatdim(obs_space), action_space, cfg.use_action), cfg, seed)
+
+    task: TaskSpec
+    obs_space: gym.Space[Any]
+    action_space: gym.Space[Any]
+    cfg: RunConfig
+    seed: int
 
 
-BUILTIN_REWARD_MODELS: dict[str, RewardModelFactory] = {
-    "preference_ensemble": make_preference_ensemble,
-}
+@dataclass(frozen=True)
+class RewardEntry:
+    """One registered reward model.
+
+    Attributes:
+        name: ``reward.model`` value.
+        build: ``spec -> model`` (a ``RewardModel`` or ``SequenceRewardModel``).
+        load: ``path -> model`` for a fittable model's checkpoint, or ``None``.
+        fits: ``"preferences"``, ``"verdicts"`` or ``None`` (nothing to fit, no labels needed).
+        doc: One line for ``--help``.
+    """
+
+    name: str
+    build: Callable[[RewardSpec], Any]
+    load: Callable[[Path], Any] | None
+    fits: str | None
+    doc: str
+
+
+class ZeroReward:
+    """Reward 0 for every transition: with ``reward.model=none`` only the env's reward (``mix.env_weight``) remains."""
+
+    def predict(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None = None) -> np.ndarray:
+        """Zeros, shape ``(N,)`` float32."""
+        return np.zeros(len(obs), np.float32)
+
+
+def _preference_ensemble(spec: RewardSpec) -> Any:
+    from judgerl.reward.ensemble import RewardEnsemble
+    from judgerl.reward.features import Featurizer
+
+    feat = Featurizer(flat_dim(spec.obs_space), spec.action_space, spec.cfg.reward.use_action)
+    return RewardEnsemble(feat, spec.cfg.reward, spec.seed)
+
+
+def _load_preference_ensemble(path: Path) -> Any:
+    from judgerl.reward.ensemble import RewardEnsemble
+
+    return RewardEnsemble.load(path)
+
+
+def _episode_classifier(spec: RewardSpec) -> Any:
+    from judgerl.reward.episode_reward import EpisodeClassifierReward, classifier_input_shape
+
+    shape = classifier_input_shape(getattr(spec.obs_space, "shape", None), flat_dim(spec.obs_space))
+    return EpisodeClassifierReward(shape, spec.cfg.reward, spec.seed)
+
+
+def _load_episode_classifier(path: Path) -> Any:
+    from judgerl.reward.episode_reward import EpisodeClassifierReward
+
+    return EpisodeClassifierReward.load(path)
+
+
+def _zero_shot(spec: RewardSpec) -> Any:
+    from judgerl.judges.zero_shot import ZeroShotReward, build_embedding_judge
+
+    return ZeroShotReward(build_embedding_judge(spec.cfg.judge, spec.task, spec.seed))
+
+
+_REGISTRY: dict[str, RewardEntry] = {}
+
+
+def register_reward_model(entry: RewardEntry, replace: bool = False) -> None:
+    """Make ``entry`` buildable as ``reward.model: <entry.name>``.
+
+    Raises:
+        ValueError: The name is taken and ``replace`` is False, or ``fits`` is unknown.
+    """
+    if entry.fits not in (None, "preferences", "verdicts"):
+        raise ValueError(f"reward model {entry.name!r}: fits must be preferences, verdicts or None, got {entry.fits!r}")
+    if entry.name in _REGISTRY and not replace and _REGISTRY[entry.name] is not entry:
+        raise ValueError(f"reward model {entry.name!r} is already registered; pass replace=True to override it")
+    _REGISTRY[entry.name] = entry
+
+
+def unregister_reward_model(name: str) -> None:
+    """Remove an entry (tests that add a toy model clean up with this)."""
+    _REGISTRY.pop(name, None)
+
+
+def get_reward_entry(name: str) -> RewardEntry:
+    """The entry registered as ``name``.
+
+    Raises:
+        KeyError: Unknown name, listing the registered ones.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown reward model {name!r}; registered: {', '.join(reward_model_names())}") from None
+
+
+def reward_model_names() -> tuple[str, ...]:
+    """Names of every registered reward model, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+for _entry in (
+    RewardEntry(
+        "preference_ensemble",
+        _preference_ensemble,
+        _load_preference_ensemble,
+        "preferences",
+        "MLP ensemble, Bradley-Terry on preference targets",
+    ),
+    RewardEntry(
+        "episode_classifier",
+        _episode_classifier,
+        _load_episode_classifier,
+        "verdicts",
+        "GRU episode classifier fitted on verdicts; rewards the change of its score",
+    ),
+    RewardEntry("zero_shot", _zero_shot, None, None, "the embedding judge's caption score, used directly"),
+    RewardEntry("none", lambda spec: ZeroReward(), None, None, "no learned reward (env reward only, via reward.mix)"),
+):
+    register_reward_model(_entry)

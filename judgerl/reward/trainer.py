@@ -1,9 +1,9 @@
-"""Fit a reward ensemble to pairwise preference labels (Bradley–Terry).
+"""Fit a reward ensemble to preference targets (Bradley–Terry).
 
 Each member trains on its own bootstrap resample of the training pairs (for
 ensemble diversity, as in Christiano et al. 2017), with Adam, minibatches of
-whole pairs, and early stopping on a held-out validation split that is stable
-across fits. A segment's
+whole pairs, and early stopping on the targets' held-out validation split
+(chosen by the feedback form, stable across fits). A segment's
 return is the sum of its per-step rewards, computed for a whole minibatch at once
 from padded ``(B, T, F)`` feature tensors that are built once per fit.
 """
@@ -11,25 +11,22 @@ from padded ``(B, T, F)`` feature tensors that are built once per fit.
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from judgerl.config import RewardConfig
+from judgerl.forms.base import PreferenceTargets
 from judgerl.reward.bradley_terry import bt_loss
 from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.reward.features import SegmentBatch, stack_segments
 from judgerl.reward.mlp import RewardNet
 from judgerl.reward.threads import torch_threads
-from judgerl.types import Label, Query, Segment
+from judgerl.types import Segment
 
-# Below this many usable labels a validation split would leave too little to fit.
-MIN_LABELS_FOR_VAL = 5
 # Labels within this distance of 0.5 count as ties (left out of accuracies).
 TIE_EPS = 1e-6
 # A validation loss must drop by more than this to count as an improvement.
@@ -38,70 +35,42 @@ _MIN_DELTA = 1e-5
 
 @dataclass(frozen=True)
 class _Pairs:
-    """Usable labels as index arrays into one padded batch of distinct segments."""
+    """Targets as index arrays into one padded batch of distinct segments."""
 
     batch: SegmentBatch
     segments: list[Segment]
     a: np.ndarray  # (P,) int, index of segment A of each pair
     b: np.ndarray  # (P,) int, index of segment B
     targets: np.ndarray  # (P,) float32, P(A better)
-    keys: list[str]  # (P,) query key of each label
+    val: np.ndarray  # (P,) bool, held out
 
 
-def _collect(ensemble: RewardEnsemble, pairs: Sequence[tuple[Query, Label]]) -> _Pairs:
-    """Keep ok pairwise labels with a preference; featurize each distinct segment once."""
+def _collect(ensemble: RewardEnsemble, targets: PreferenceTargets) -> _Pairs:
+    """Featurize each distinct segment of the targets once (by object, so equal copies cost once each)."""
+    if len(targets) == 0:
+        raise ValueError(
+            "fit_preferences got no preference targets: the judge gave no usable label yet "
+            "(status 'ok' with a preference or a score); collect labels before fitting"
+        )
     index: dict[int, int] = {}
     segments: list[Segment] = []
-    ia: list[int] = []
-    ib: list[int] = []
-    targets: list[float] = []
-    keys: list[str] = []
-    for query, label in pairs:
-        if query.kind != "pairwise" or label.status != "ok" or label.preference is None:
-            continue
-        ids = []
-        for s in query.segments:
-            if id(s) not in index:
-                index[id(s)] = len(segments)
-                segments.append(s)
-            ids.append(index[id(s)])
-        ia.append(ids[0])
-        ib.append(ids[1])
-        targets.append(float(label.preference))
-        keys.append(label.query_key)
-    if not targets:
-        raise ValueError(
-            f"fit_preferences got {len(pairs)} (query, label) pairs but none is a usable pairwise label "
-            "(kind 'pairwise', status 'ok', preference set): collect labels before fitting"
-        )
+
+    def idx(s: Segment) -> int:
+        if id(s) not in index:
+            index[id(s)] = len(segments)
+            segments.append(s)
+        return index[id(s)]
+
+    ia = [idx(s) for s in targets.first]
+    ib = [idx(s) for s in targets.second]
     return _Pairs(
         batch=stack_segments(ensemble.featurizer, segments),
         segments=segments,
         a=np.asarray(ia, np.int64),
         b=np.asarray(ib, np.int64),
-        targets=np.asarray(targets, np.float32),
-        keys=keys,
+        targets=np.asarray(targets.prefs, np.float32),
+        val=np.asarray(targets.val, bool),
     )
-
-
-def _split(keys: Sequence[str], val_fraction: float) -> np.ndarray:
-    """Validation mask ``(P,)``: a label is held out when a hash of its query key falls below ``val_fraction``.
-
-    Hashing (not a random permutation) keeps every label on the same side in every
-    fit of a run, so a warm-started model is never validated on labels an earlier
-    fit trained on, and two labels of the same query share a side.
-    """
-    n = len(keys)
-    val = np.zeros(n, bool)
-    if n < MIN_LABELS_FOR_VAL or val_fraction <= 0:
-        return val
-    u = np.array([int(hashlib.sha256(k.encode()).hexdigest()[:13], 16) / 16.0**13 for k in keys])
-    val = u < val_fraction
-    if not val.any():
-        val[np.argmin(u)] = True
-    if val.all():
-        val[np.argmax(u)] = False
-    return val
 
 
 def _member_returns(net: RewardNet, batch: SegmentBatch, seg_idx: np.ndarray, zero_absorbing: bool) -> torch.Tensor:
@@ -203,25 +172,25 @@ def _mean_loss(diff: np.ndarray, targets: np.ndarray) -> float:
 
 def fit_preferences(
     ensemble: RewardEnsemble,
-    pairs: Sequence[tuple[Query, Label]],
+    targets: PreferenceTargets,
     cfg: RewardConfig | None = None,
     rng: np.random.Generator | None = None,
 ) -> dict[str, float]:
-    """Fit the ensemble in place to pairwise preference labels.
+    """Fit the ensemble in place to preference targets (Bradley–Terry).
 
-    Only labels with ``status == "ok"`` on pairwise queries are used (abstained
-    and failed labels never train). About ``val_fraction`` of them are held out
-    for validation, chosen by a hash of the query key so that each label stays on
-    its side across the fits of a run. With fewer than ``MIN_LABELS_FOR_VAL``
-    usable labels, or ``val_fraction == 0``, all train and early stopping watches
-    the training loss; validation metrics are then NaN. The architecture comes
-    from the ensemble; ``cfg`` supplies the training settings.
+    The feedback form built the targets from ``ok`` labels only (abstained and
+    failed labels never train) and chose the validation split (``targets.val``:
+    by a hash of the query key for pairwise labels, by segment for pointwise
+    scores), so each item keeps its side across the fits of a run. With no
+    validation pair, early stopping watches the training loss and validation
+    metrics are NaN. The architecture comes from the ensemble; ``cfg`` supplies
+    the training settings.
 
     Args:
         ensemble: The model to fit; continued from its current weights when
             ``cfg.warm_start`` and it was fitted before, else re-initialised and
             its input standardisation refitted on the training segments.
-        pairs: ``(query, label)`` tuples; ``label.preference`` is P(first segment better).
+        targets: Pairs with ``P(first better)`` and the validation mask.
         cfg: Training settings; default: the ensemble's own config.
         rng: Drives the bootstrap resamples and minibatch order.
 
@@ -234,21 +203,20 @@ def fit_preferences(
         ``reward/n_val``, ``reward/epochs`` (mean over members), ``reward/fit_seconds``.
 
     Raises:
-        ValueError: When no usable label is given.
+        ValueError: When there are no targets.
     """
     cfg = cfg if cfg is not None else ensemble.cfg
     with torch_threads(cfg.threads):
-        return _fit(ensemble, pairs, cfg, rng if rng is not None else np.random.default_rng(ensemble.seed))
+        return _fit(ensemble, targets, cfg, rng if rng is not None else np.random.default_rng(ensemble.seed))
 
 
 def _fit(
-    ensemble: RewardEnsemble, pairs: Sequence[tuple[Query, Label]], cfg: RewardConfig, rng: np.random.Generator
+    ensemble: RewardEnsemble, targets: PreferenceTargets, cfg: RewardConfig, rng: np.random.Generator
 ) -> dict[str, float]:
     """Body of ``fit_preferences`` (arguments resolved)."""
     t0 = time.perf_counter()
-    data = _collect(ensemble, pairs)
-    val_mask = _split(data.keys, cfg.val_fraction)
-    val_rows, train_rows = np.flatnonzero(val_mask), np.flatnonzero(~val_mask)
+    data = _collect(ensemble, targets)
+    val_rows, train_rows = np.flatnonzero(data.val), np.flatnonzero(~data.val)
     n_val = len(val_rows)
 
     # Standardise on the real, non-absorbing steps of the training segments.

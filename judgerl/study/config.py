@@ -1,8 +1,11 @@
 """``StudyConfig``: every setting of ``judgerl study homegrid-values`` (seed 003's experiment).
 
-Loaded like a run config: YAML, then ``--set key=value`` overrides, validated by
-pydantic with ``extra="forbid"`` and reported with ``judgerl.config``'s error
-formatting, so a typo names the field and the fix before any work starts.
+The study is a recipe of two runs of the main loop (``judgerl.study.homegrid_values``);
+this config is the study's vocabulary, and ``naive_run`` / ``feedback_run``
+turn it into their ``RunConfig``s. Loaded like a run config: YAML, then
+``--set key=value`` overrides, validated by pydantic with ``extra="forbid"``
+and reported with ``judgerl.config``'s error formatting, so a typo names the
+field and the fix before any work starts.
 """
 
 from __future__ import annotations
@@ -36,35 +39,34 @@ class NaiveConfig(_Stage):
 
 
 class SampleConfig(_Stage):
-    """② Episodes sampled from the naive policy for the judge."""
+    """② Episodes sampled from the naive policy for the judge (the feedback run's collection)."""
 
     episodes: int = Field(10_000, ge=10, description="Episodes sampled from the naive policy (the labelling pool).")
     frames: bool = Field(
         False, description="Render frames into the stored episodes (vision judges); captions are always stored."
     )
     frame_size: int = Field(64, ge=16, le=448, description="Longer side of stored frames in pixels.")
-    chunk: int = Field(256, ge=1, description="Episodes per judge batch (each label is committed as it arrives).")
 
 
 class LabelBudgetConfig(_Stage):
-    """③ Which episodes the judge is asked about."""
+    """③ How many verdicts the judge is asked for."""
 
     budget: int | None = Field(
         None, ge=1, description="Training verdicts bought; None = every sampled episode not held out for testing."
     )
-    selection: Literal["random", "active"] = Field(
-        "random", description="random episodes, or rounds of the ones the classifier ensemble is least sure of."
-    )
     test_fraction: float = Field(
-        0.1, ge=0.0, lt=1.0, description="Share of the pool held out at random and labelled for test accuracy."
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Held-out verdicts bought on top of the budget, as a share of it (None budget: of the pool), "
+        "never trained on: the classifier's reported accuracy.",
     )
     max_test: int = Field(1000, ge=0, description="Most held-out test episodes (their verdicts count as calls).")
-    rounds: int = Field(4, ge=1, le=100, description="Active selection: rounds (the first is random).")
     preflight: int = Field(
-        64, ge=0, description="Episodes judged first to measure agreement with ground truth (0 = no preflight)."
-    )
-    min_preflight_auc: float = Field(
-        0.6, ge=0.0, le=1.0, description="Stop when the judge's score ranks harm worse than this AUC (inverted judge)."
+        64,
+        ge=0,
+        description="Probe episodes of the naive policy judged first against ground truth (model judges; "
+        "0 = no preflight); a judge that fails (e.g. ranks harm inverted) stops the study.",
     )
     force: bool = Field(False, description="Continue even when the judge fails its preflight.")
 
@@ -74,13 +76,14 @@ class ClassifierConfig(_Stage):
 
     hidden: int = Field(32, ge=4, description="Width of the step embedding and GRU state.")
     channels: int = Field(8, ge=1, description="Convolution width.")
-    members: int = Field(1, ge=1, le=16, description="Ensemble members used as the reward (active selection: 3+).")
-    active_members: int = Field(3, ge=2, le=16, description="Ensemble members fitted per active-selection round.")
+    members: int = Field(1, ge=1, le=16, description="Ensemble members used as the reward.")
     epochs: int = Field(15, ge=1, description="Most epochs per fit (early stopping on validation loss).")
     batch_size: int = Field(64, ge=1, description="Episodes per gradient step.")
     lr: float = Field(2e-3, gt=0.0, le=1.0, description="Adam learning rate.")
     weight_decay: float = Field(1e-4, ge=0.0, description="Adam weight decay.")
-    val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="Share of training verdicts for early stopping.")
+    val_fraction: float = Field(
+        0.15, ge=0.0, lt=1.0, description="Share of the training verdicts held out for early stopping."
+    )
     patience: int = Field(3, ge=1, description="Epochs without validation improvement before stopping.")
 
 
@@ -93,9 +96,10 @@ class FeedbackConfig(_Stage):
         description="shaping: w·(P_t − P_{t−1}) from the classifier on each prefix (sums to w·(P_T − P_0)); "
         "episode_end: w·(P_T − 1) on the last step.",
     )
-    timesteps: int = Field(200_000, ge=1, description="Env steps of PPO training for the feedback agent.")
-    init: Literal["naive", "scratch"] = Field(
-        "naive", description="Start from the naive policy's weights (fine-tune, faster) or from scratch."
+    timesteps: int = Field(
+        200_000,
+        ge=1,
+        description="Env steps of PPO fine-tuning, from the naive policy's weights, for the feedback agent.",
     )
     n_envs: int = Field(16, ge=1, le=256, description="Parallel envs.")
     ent_coef: float = Field(0.02, ge=0.0, description="PPO entropy bonus (re-opens exploration when fine-tuning).")
@@ -105,7 +109,7 @@ class StudyEvalConfig(_Stage):
     """⑥ Ground-truth evaluation and media."""
 
     episodes: int = Field(10_000, ge=1, description="Evaluation episodes per policy (batched env, sampled actions).")
-    deterministic: bool = Field(False, description="Greedy actions in evaluation.")
+    deterministic: bool = Field(False, description="Greedy actions in evaluation (seed 003 sampled them).")
     gif_episodes: int = Field(3, ge=0, le=20, description="Episodes rendered into each policy's GIF (0 = none).")
     gif_tile: int = Field(16, ge=8, le=32, description="Pixels per tile in the GIFs.")
 
@@ -153,8 +157,19 @@ class StudyConfig(_Stage):
 
     @property
     def run_dir(self) -> Path:
-        """The run directory, ``<runs_dir>/<name>``."""
+        """The study directory, ``<runs_dir>/<name>``, holding the ``naive`` and ``feedback`` run directories."""
         return Path(self.runs_dir) / self.name
+
+    def label_counts(self) -> tuple[int, int]:
+        """``(verdicts bought in all, held out of them)``.
+
+        With a budget: the budget plus ``test_fraction`` of it held out; without
+        one: every sampled episode, ``test_fraction`` of them held out.
+        """
+        basis = self.labels.budget if self.labels.budget is not None else self.sample.episodes
+        test = min(self.labels.max_test, int(round(self.labels.test_fraction * basis)))
+        total = basis + test if self.labels.budget is not None else basis
+        return total, test
 
 
 def load_study_config(path: str | Path | None = None, overrides: list[str] | None = None) -> StudyConfig:

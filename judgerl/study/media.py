@@ -37,10 +37,14 @@ def policy_frames(model: Any, episodes: int, seed: int, tile_size: int = 16, det
 
 
 def write_gif(frames: list, path: str | Path, fps: float = 4.0) -> Path:
-    """Write frames to a looping GIF with imageio; returns the path."""
+    """Write frames to a looping GIF with imageio, ``fps`` frames per second; returns the path.
+
+    imageio's pillow plugin takes ``duration`` in milliseconds per frame (a
+    value in seconds makes every frame last a thousandth of what was meant).
+    """
     import imageio.v2 as imageio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, duration=1.0 / fps, loop=0)
+    imageio.mimsave(path, frames, duration=1000.0 / fps, loop=0)
     return path

@@ -63,7 +63,6 @@ _JUDGE_ROWS = (
     ("false 'not aligned' on safe episodes, per 10k", "study/judge_false_not_aligned_per_10k", 1.0),
     ("classifier accuracy vs verdicts % (held out)", "study/classifier_test_acc_verdicts", 100.0),
     ("classifier accuracy vs ground truth % (held out)", "study/classifier_test_acc_truth", 100.0),
-    ("classifier accuracy vs ground truth % (unlabelled pool)", "study/classifier_pool_acc_truth", 100.0),
     ("money spent, USD", "judge/cost_usd", 1.0),
     ("projected API cost of these calls, USD", "study/cost_usd_projected", 1.0),
     ("projected API cost per 10k verdicts, USD", "study/cost_usd_per_10k", 1.0),

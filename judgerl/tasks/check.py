@@ -77,8 +77,12 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
     except Exception as e:  # any failure to build is the task's problem; report it clearly
         raise _fail(spec, f"env {spec.env_id!r} does not build: {type(e).__name__}: {e}") from e
     try:
-        if not isinstance(env.observation_space, spaces.Box):
-            raise _fail(spec, f"observation space must be Box, got {env.observation_space!r}")
+        from judgerl.envs.spaces import flat_dim
+
+        try:
+            flat_dim(env.observation_space)
+        except TypeError as e:
+            raise _fail(spec, f"observation space {env.observation_space!r} cannot be stored: {e}") from e
         if not isinstance(env.action_space, _ALGOS[spec.default_algo]):
             need = " or ".join(c.__name__ for c in _ALGOS[spec.default_algo])
             raise _fail(spec, f"{spec.default_algo} cannot act in {env.action_space!r}; it needs a {need} action space")

@@ -9,6 +9,8 @@ limit). The ground-truth verdict is "yes" exactly when the cat was not harmed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from judgerl.envs.homegrid import ENV_ID
@@ -39,6 +41,13 @@ def homegrid_verdict(segment: Segment) -> bool:
     return crush_step(obs, acts) is None
 
 
+def homegrid_vec_env(n_envs: int, seed: int | None) -> Any:
+    """The batched numpy homegrid env for SB3 (``TaskSpec.vec_env``): same rules and infos, many times faster."""
+    from judgerl.envs.homegrid_vec import HomegridSB3VecEnv
+
+    return HomegridSB3VecEnv(n_envs, seed=seed)
+
+
 HOMEGRID_CAT_VALUES = TaskSpec(
     id="homegrid/cat-values-v0",
     instruction="Fetch the fruit.",
@@ -57,6 +66,7 @@ HOMEGRID_CAT_VALUES = TaskSpec(
     segment_length=100,
     absorbing=False,
     oracle_verdict=homegrid_verdict,
+    vec_env=homegrid_vec_env,
 )
 
 HOMEGRID_TASKS: tuple[TaskSpec, ...] = (HOMEGRID_CAT_VALUES,)

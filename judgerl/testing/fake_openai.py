@@ -13,6 +13,11 @@ picks, per request, either a normal answer or one fault:
 ``refusal``     ``message.refusal`` set and ``content`` null (or refusal text)
 ``truncated``   half the answer with ``finish_reason: "length"``
 ``empty``       ``content: ""``
+``unauthorized`` HTTP 401 (wrong key)
+``forbidden``   HTTP 403 (no access to the model)
+``not_found``   HTTP 404 (unknown model)
+``redirect``    HTTP 301 with a ``Location`` header (an ``https://`` URL)
+``context_length`` HTTP 400 naming no request option (prompt too long)
 =============  ============================================================
 
 Every request is recorded (outcome, text of the prompt, options) so tests can
@@ -35,6 +40,7 @@ from typing import Any
 
 from judgerl.testing.fake_openai_payloads import (  # noqa: F401 (re-exported)
     FAULT_KINDS,
+    HTTP_FAULTS,
     REFUSAL_TEXT,
     Reply,
     RequestRecord,
@@ -106,8 +112,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         outcome = fake._draw()
         fake._record(outcome, req, auth)
+        req = {k: v for k, v in req.items() if k not in fake.ignore_params}  # as if never sent
         time.sleep(fake.latency_s)
-        if outcome == "rate_limit":
+        if outcome in HTTP_FAULTS:
+            status, message, named = HTTP_FAULTS[outcome]
+            moved = {"Location": f"https://{fake.host}:{fake.port}{self.path}"} if status < 400 else None
+            self._error(status, message, named, headers=moved)
+        elif outcome == "rate_limit":
             self._error(429, "Rate limit reached.", headers={"Retry-After": f"{fake.retry_after_s:g}"})
         elif outcome == "server_error":
             self._error(500, "The server had an error while processing your request.")
@@ -135,8 +146,8 @@ class FakeOpenAIServer:
         latency_s: Seconds every request takes before its answer.
         responder: ``request_json -> str | Reply`` deciding the answer text;
             default :func:`default_responder`.
-        faults: Probability per fault kind (see :data:`FAULT_KINDS`); their sum
-            must be at most 1.
+        faults: Probability per fault kind (see :data:`FAULT_KINDS` and
+            :data:`HTTP_FAULTS`); their sum must be at most 1.
         seed: Seed of the fault RNG.
         script: Outcomes (``ok`` or fault kinds) for the first requests, in
             arrival order, before the RNG takes over (deterministic tests).
@@ -146,6 +157,8 @@ class FakeOpenAIServer:
             instead of the ``message.refusal`` field.
         reject_params: Request keys answered with HTTP 400 (e.g. ``logprobs``,
             ``response_format``) to mimic servers without those features.
+        ignore_params: Request keys silently ignored (e.g. ``logprobs``: the
+            answer then carries none), as some servers do with unknown options.
         api_key: When set, requests must carry ``Authorization: Bearer <key>``.
         model: Name reported by ``/v1/models`` and in completions.
     """
@@ -163,13 +176,14 @@ class FakeOpenAIServer:
         hang_s: float = 5.0,
         refusal_in_content: bool = False,
         reject_params: Sequence[str] = (),
+        ignore_params: Sequence[str] = (),
         api_key: str | None = None,
         model: str = "fake-model",
     ) -> None:
         faults = dict(faults or {})
-        unknown = (set(faults) | set(script)) - set(FAULT_KINDS) - {"ok"}
+        unknown = (set(faults) | set(script)) - set(FAULT_KINDS) - set(HTTP_FAULTS) - {"ok"}
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {(*FAULT_KINDS, *HTTP_FAULTS)}")
         if sum(faults.values()) > 1.0 + 1e-9:
             raise ValueError(f"fault rates sum to {sum(faults.values())} > 1")
         self.host, self.latency_s, self.seed = host, latency_s, seed
@@ -178,6 +192,7 @@ class FakeOpenAIServer:
         self.retry_after_s, self.hang_s = retry_after_s, hang_s
         self.refusal_in_content = refusal_in_content
         self.reject_params = tuple(reject_params)
+        self.ignore_params = tuple(ignore_params)
         self.api_key, self.model = api_key, model
         self.records: list[RequestRecord] = []
         self._script = list(script)
@@ -230,7 +245,7 @@ class FakeOpenAIServer:
                 return self._script.pop(0)
             u = self._rng.random()
         acc = 0.0
-        for kind in FAULT_KINDS:
+        for kind in (*FAULT_KINDS, *HTTP_FAULTS):
             acc += self.faults.get(kind, 0.0)
             if u < acc:
                 return kind

@@ -17,6 +17,19 @@ from typing import Any
 
 from judgerl.judges.client_media import image_tokens
 
+# HTTP error answers: kind -> (status, error message, error param). Configuration errors (401/403/404/3xx)
+# and a 400 that names no request option (a prompt over the context length).
+HTTP_FAULTS: dict[str, tuple[int, str, str | None]] = {
+    "unauthorized": (401, "Incorrect API key provided.", None),
+    "forbidden": (403, "You are not allowed to use this model (project does not have access).", None),
+    "not_found": (404, "The model does not exist or you do not have access to it.", "model"),
+    "redirect": (301, "Moved Permanently", None),
+    "context_length": (
+        400,
+        "This model's maximum context length is 8192 tokens. However, your messages resulted in 9001 tokens.",
+        "messages",
+    ),
+}
 FAULT_KINDS = ("rate_limit", "server_error", "timeout", "malformed", "refusal", "truncated", "empty")
 REFUSAL_TEXT = "I can't help with that."
 

@@ -207,6 +207,19 @@ with LabelStore(store_path) as store:
 )
 
 
+def test_two_runs_on_one_store_share_labels_not_queries(store: LabelStore) -> None:
+    """Defect 7: run b never trains on run a's queries, yet pays nothing for a label run a bought."""
+    qs = make_queries(5)
+    first, second = FakeJudge(), FakeJudge()
+    CachedJudge(first, store, run_id="a").judge(TASK, qs[:3])
+    CachedJudge(second, store, run_id="b").judge(TASK, qs[2:5])
+    assert second.asked == [qs[3].key, qs[4].key]  # qs[2] came from the cache
+    assert [q.key for q in store.queries_for_iteration(0, run_id="b")] == [q.key for q in qs[2:5]]
+    assert [lab.query_key for _, lab in store.labelled("fake", run_id="b")] == [q.key for q in qs[2:5]]
+    assert store.stats("fake", run_id="a")["labels/total"] == 3.0
+    assert store.stats("fake", run_id="b")["labels/total"] == 2.0  # b paid for two rows
+
+
 def test_sigkill_loses_nothing_and_resume_pays_nothing_twice(tmp_path: Path) -> None:
     script = tmp_path / "label_run.py"
     script.write_text(textwrap.dedent(_SIGKILL_SCRIPT))

@@ -126,9 +126,68 @@ def test_rejected_logprobs_are_dropped_once_and_remembered() -> None:
 
 
 def test_other_client_errors_are_permanent() -> None:
-    with FakeOpenAIServer(api_key="right-key") as srv:
-        (res,) = _chat(ChatClient(_cfg(srv.base_url)))
-    assert not res.ok and not res.transient and "401" in res.error and res.retries == 0
+    def teapot(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(413, text="payload too large")
+
+    client = ChatClient(_cfg("http://127.0.0.1:9/v1"), transport=httpx.MockTransport(teapot))
+    (res,) = _chat(client)
+    assert not res.ok and not res.transient and not res.config_error and "413" in res.error
+    assert res.retries == 0 and res.requests == 1 and not client.stop_reason
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "hint"),
+    [
+        ("unauthorized", 401, "JUDGERL_TEST_KEY (judge.client.api_key_env), which is NOT set"),
+        ("forbidden", 403, "permission denied"),
+        ("not_found", 404, "judge.client.model ('m'"),
+        ("redirect", 301, "set judge.client.base_url to the final URL"),
+    ],
+)
+def test_configuration_errors_halt_the_client_after_one_request(fault: str, status: int, hint: str) -> None:
+    """Defect 1: 401/403/404/3xx are configuration errors: named cause, no retry, nothing more sent."""
+    with FakeOpenAIServer(script=[fault] * 10) as srv:
+        client = ChatClient(_cfg(srv.base_url, concurrency=1))
+        results = _chat(client, n=5)
+        assert srv.stats == {"requests": 1, fault: 1}  # the four others were never sent
+    first = next(r for r in results if r.requests == 1)
+    assert f"HTTP {status}" in first.error and hint in first.error and not first.transient
+    assert all(r.config_error and not r.ok and r.error == first.error for r in results)
+    assert sum(r.requests for r in results) == 1 and client.stop_reason == first.error
+    if fault == "redirect":
+        assert f"to https://127.0.0.1:{srv.port}/v1/chat/completions" in first.error
+
+
+def test_a_config_error_never_shows_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, SECRET)
+
+    def moved(request: httpx.Request) -> httpx.Response:  # a redirect that echoes the key in its target
+        return httpx.Response(302, headers={"location": f"https://x/?k={SECRET}"}, text=SECRET)
+
+    (res,) = _chat(ChatClient(_cfg("http://127.0.0.1:9/v1"), transport=httpx.MockTransport(moved)))
+    assert res.config_error and SECRET not in res.error and "***" in res.error and "is set" not in res.error
+
+
+def test_a_400_that_names_no_option_drops_nothing() -> None:
+    """Defect 10: a context-length 400 is a plain failure; logprobs and JSON mode stay on."""
+    with FakeOpenAIServer(script=["context_length"]) as srv:
+        client = ChatClient(_cfg(srv.base_url, concurrency=1))
+        (first,) = _chat(client, logprobs=True, top_logprobs=5, json_mode=True)
+        (second,) = _chat(client, logprobs=True, top_logprobs=5, json_mode=True)
+        assert srv.stats == {"requests": 2, "context_length": 1, "ok": 1}
+        assert srv.records[-1].body["logprobs"] and srv.records[-1].body["response_format"]
+    assert not first.ok and not first.transient and not first.config_error and "maximum context" in first.error
+    assert first.dropped_params == () and first.requests == 1 and client.unsupported == set()
+    assert second.ok and second.logprobs
+
+
+def test_required_logprobs_rejected_is_a_config_error_without_a_resend() -> None:
+    with FakeOpenAIServer(reject_params=("logprobs",)) as srv:
+        client = ChatClient(_cfg(srv.base_url, concurrency=1))
+        (res,) = _chat(client, logprobs=True, top_logprobs=5, logprobs_required=True)
+        assert srv.stats == {"requests": 1, "bad_request": 1}
+    assert res.config_error and "judge.client.logprobs=false" in res.error and res.requests == 1
+    assert client.unsupported == {"logprobs"}
 
 
 def test_key_from_env_is_sent_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:

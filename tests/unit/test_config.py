@@ -14,7 +14,8 @@ EXAMPLES = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "judgerl" 
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_every_shipped_config_validates(path: Path) -> None:
+def test_every_shipped_config_validates(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # remote servers need their key set before a run starts
     if path.name.startswith("study_"):
         from judgerl.study.config import load_study_config
 

@@ -66,7 +66,11 @@ def test_dims():
     assert obs_dim(spaces.Box(-1, 1, (3, 4))) == 12
     assert act_dim(spaces.Discrete(5)) == 1
     assert act_dim(spaces.Box(-1, 1, (2,))) == 2
+    assert obs_dim(spaces.MultiBinary(3)) == 3
+    assert obs_dim(spaces.Dict({"a": spaces.Box(-1, 1, (2, 2)), "b": spaces.Discrete(4)})) == 5
+    with pytest.raises(TypeError, match="supports Box"):
+        obs_dim(spaces.Tuple((spaces.Discrete(2),)))
     with pytest.raises(TypeError, match="Box and Discrete"):
-        obs_dim(spaces.MultiBinary(3))
+        act_dim(spaces.MultiBinary(3))
     with pytest.raises(ValueError):
         make_vec_env(CART, n_envs=0, seed=0)

@@ -3,10 +3,13 @@ import pytest
 import torch
 from stable_baselines3 import DQN, PPO, SAC
 
+from judgerl.agents.replay import replay_buffer_class
 from judgerl.envs.factory import make_vec_env
 from judgerl.envs.normalize import RunningRewardScale
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 from judgerl.reward.base import RewardModel
+from judgerl.reward.config import MixConfig
+from judgerl.reward.mixing import RewardMixer
 from judgerl.tasks import get_task
 
 CART = get_task("cartpole/balance-v0")
@@ -123,8 +126,9 @@ def test_running_reward_scale():
 
 
 def test_wrapper_applies_normalizer_after_offset():
-    norm = RunningRewardScale()
-    venv = LearnedRewardVecEnv(make_vec_env(PEND, 2, seed=0), SpyModel(bias=1.0), normalizer=norm)
+    mixer = RewardMixer(MixConfig(normalize="running"), 2)
+    venv = LearnedRewardVecEnv(make_vec_env(PEND, 2, seed=0), SpyModel(bias=1.0), mixer)
+    norm = mixer.scale
     venv.reset()
     for _ in range(30):
         _, rew, _, infos = venv.step(np.zeros((2, 1), np.float32))
@@ -136,15 +140,35 @@ def test_wrapper_applies_normalizer_after_offset():
     assert norm.count == 60
 
 
-def test_works_under_ppo_dqn_sac():
+def test_agents_learn_from_the_learned_reward_not_the_env_reward():
+    # What each SB3 algorithm stores as its reward must be the wrapper's learned reward (here r = obs0 + 2 a0,
+    # nothing like the env's), for on-policy rollouts and off-policy replay buffers alike.
     torch.set_num_threads(1)
-    venv = LearnedRewardVecEnv(make_vec_env(CART, 2, seed=0), SpyModel(), normalizer=RunningRewardScale())
-    model = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    model.learn(256)
-    assert len(model.ep_info_buffer) > 0  # Monitor's true returns reach SB3's logger
-    dqn_env = LearnedRewardVecEnv(make_vec_env(CART, 1, seed=0), SpyModel())
-    DQN("MlpPolicy", dqn_env, learning_starts=50, buffer_size=500, seed=0, device="cpu").learn(150)
-    sac_env = LearnedRewardVecEnv(make_vec_env(PEND, 1, seed=0), SpyModel(), absorbing_offset=False)
-    SAC("MlpPolicy", sac_env, learning_starts=50, buffer_size=500, batch_size=32, seed=0, device="cpu").learn(100)
-    spy = sac_env.reward_model
-    assert all(len(c[0]) == 1 for c in spy.calls) and len(spy.calls) == 100
+    venv = LearnedRewardVecEnv(make_vec_env(CART, 2, seed=0), SpyModel(), absorbing_offset=False)
+    ppo = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    ppo.learn(64)
+    buf = ppo.rollout_buffer
+    obs = buf.observations.reshape(-1, 4)
+    acts = buf.actions.reshape(-1, 1)
+    # After training SB3 has flattened observations env-major; rewards keep their (steps, envs) layout.
+    rewards = buf.rewards.swapaxes(0, 1).reshape(-1)
+    np.testing.assert_allclose(rewards, obs[:, 0] + 2 * acts[:, 0], rtol=1e-5, atol=1e-6)
+    assert len(ppo.ep_info_buffer) > 0  # Monitor's true returns still reach SB3's logger
+
+    for algo, task in ((DQN, CART), (SAC, PEND)):
+        env = LearnedRewardVecEnv(make_vec_env(task, 1, seed=0), SpyModel(), absorbing_offset=False)
+        kwargs = {"replay_buffer_class": replay_buffer_class(env.observation_space)}
+        model = algo("MlpPolicy", env, learning_starts=50, buffer_size=500, seed=0, device="cpu", **kwargs)
+        model.learn(120)
+        rb = model.replay_buffer
+        n = rb.pos
+        o = rb.observations[:n, 0]
+        a = rb.actions[:n, 0].astype(np.float32)
+        if algo is SAC:
+            a = model.policy.unscale_action(a)  # SAC stores actions squashed into [-1, 1]
+        np.testing.assert_allclose(rb.rewards[:n, 0], o[:, 0] + 2 * a[:, 0], rtol=1e-4, atol=1e-4)
+        # The env's own reward is kept beside it (for relabelling mixed rewards).
+        expected_env = 1.0 if algo is DQN else None
+        if expected_env is not None:
+            assert np.all(rb.env_rewards[:n, 0] == expected_env)
+        assert not np.allclose(rb.rewards[:n, 0], rb.env_rewards[:n, 0])

@@ -17,7 +17,8 @@ from judgerl.reward.episode_classifier import (
     predict_prefix,
     save_classifier,
 )
-from judgerl.reward.episode_classifier_ensemble import EpisodeClassifierEnsemble, StreamingEpisodeScorer
+from judgerl.reward.episode_classifier_ensemble import EpisodeClassifierEnsemble
+from judgerl.reward.episode_reward import ClassifierStream
 
 
 def _synthetic(n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
@@ -113,14 +114,18 @@ def test_ensemble_std_save_and_streaming_match_batch(tmp_path):
     ens.save(tmp_path / "ens.pt")
     again = EpisodeClassifierEnsemble.load(tmp_path / "ens.pt")
     assert np.allclose(again.predict_episodes(eps), ens.predict_episodes(eps), atol=1e-6)
-    # Streaming two episodes step by step reproduces the batched prefix scores.
+    # Streaming two episodes step by step (the reward stream, shaping mode) reproduces the batched
+    # prefix scores: its rewards are their differences.
     pair = [eps[0][:4], eps[1][:4]]
-    scorer = StreamingEpisodeScorer(ens, n=2)
-    streamed = np.stack([scorer.step(np.stack([pair[0][t], pair[1][t]])) for t in range(4)], axis=1)
-    assert np.allclose(streamed, np.stack(ens.predict_prefix(pair)), atol=1e-5)
-    scorer.reset(np.array([True, False]))
-    restarted = scorer.step(np.stack([pair[0][0], pair[1][0]]))
-    assert restarted[0] == pytest.approx(streamed[0, 0], abs=1e-5)
+    prefix = np.stack(ens.predict_prefix(pair))  # (2, 4)
+    stream = ClassifierStream(ens, n=2, mode="shaping")
+    stream.start(np.stack([pair[0][0], pair[1][0]]), np.ones(2, bool))
+    terms = np.stack([stream.step(np.stack([pair[0][t], pair[1][t]]), np.zeros(2, bool)) for t in range(1, 4)], axis=1)
+    np.testing.assert_allclose(terms, np.diff(prefix, axis=1), atol=1e-5)
+    # A restarted env forgets its history; the other keeps it.
+    stream.start(np.stack([pair[0][0], pair[1][0]]), np.array([True, False]))
+    again = stream.step(np.stack([pair[0][1], pair[1][1]]), np.zeros(2, bool))
+    assert again[0] == pytest.approx(prefix[0, 1] - prefix[0, 0], abs=1e-5)
 
 
 def test_auc_and_input_validation():

@@ -92,6 +92,20 @@ def test_ids_depend_on_prompt_relevant_settings() -> None:
     assert a.id.startswith("gguf:")
 
 
+def test_non_finite_margins_are_failed_never_a_nan_label(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 9 (GGUF side): an unusable answer is failed; with logit scoring that is a NaN/inf margin."""
+    margins = iter([math.nan, 1.0, 2.0, -1.0, math.inf])
+    judge = GGUFJudge(GGUFConfig(), _task(), calibration="none")
+    monkeypatch.setattr(judge, "raw_margin", lambda text: (next(margins), 7))
+    labels = judge.judge(
+        _task(), [Query("pointwise", (_seg(BAD[0]),)), Query("pairwise", (_seg(BAD[1]), _seg(GOOD[0])))]
+    )
+    assert [lab.status for lab in labels] == ["failed", "ok"]
+    assert "non-finite" in labels[0].provenance.error and labels[0].value is None
+    (pair,) = judge.judge(_task(), [Query("pairwise", (_seg(BAD[2]), _seg(GOOD[1])))])
+    assert pair.status == "failed" and pair.preference is None
+
+
 # ---------------------------------------------------------------- the real model
 
 

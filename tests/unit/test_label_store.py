@@ -8,10 +8,12 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from judgerl.judges.base import Spending
 from judgerl.labels.store import SCHEMA_VERSION, LabelStore, LabelStoreError
 from judgerl.types import Label, Provenance, Query, Segment
 
@@ -113,7 +115,7 @@ def test_label_round_trip_keeps_provenance(store: LabelStore) -> None:
         provenance=Provenance(
             judge_id="j1", model="qwen", prompt_sha="abc", raw_response="B is better ü", swapped=True,
             tokens_in=120, tokens_out=7, cost_usd=0.0013, latency_s=0.8, timestamp=1234.5, is_oracle=False,
-            retries=2, error="", transient=False,
+            retries=2, error="", transient=False, requests=3,
         ),
     )  # fmt: skip
     pointwise = Label(query_key=q.key, status="ok", value=1.0, provenance=Provenance(judge_id="j2", model="o"))
@@ -184,10 +186,12 @@ def test_labelled_filters_orders_and_dedups(store: LabelStore) -> None:
 def test_stats(store: LabelStore) -> None:
     qs = make_queries(4)
     store.add_queries(qs, 0)
-    store.put_label("j1", make_label(qs[0], tokens_in=100, tokens_out=10, cost_usd=0.5, latency_s=1.0, retries=1))
-    store.put_label("j1", make_label(qs[1], status="abstain", tokens_in=50, cost_usd=0.25, latency_s=3.0))
-    store.put_label("j1", make_label(qs[2], status="failed", transient=True, latency_s=2.0, retries=3))
+    row: dict[str, Any] = {"tokens_in": 100, "tokens_out": 10, "cost_usd": 0.5, "latency_s": 1.0, "retries": 1}
+    store.put_label("j1", make_label(qs[0], requests=2, **row))
+    store.put_label("j1", make_label(qs[1], status="abstain", tokens_in=50, cost_usd=0.25, latency_s=3.0, requests=1))
+    store.put_label("j1", make_label(qs[2], status="failed", transient=True, latency_s=2.0, retries=3, requests=4))
     store.put_label("j2", make_label(qs[3], judge_id="j2", cost_usd=1.0, latency_s=6.0))
+    store.put_spending("j1", Spending("content_free_calibration", 1, tokens_in=20, tokens_out=1, cost_usd=0.125))
     s1 = store.stats("j1")
     assert s1 == {
         "labels/total": 3.0,
@@ -197,15 +201,17 @@ def test_stats(store: LabelStore) -> None:
         "labels/transient": 1.0,
         "labels/usable": 1.0,
         "labels/queries": 4.0,
-        "judge/cost_usd": 0.75,
-        "judge/tokens_in": 150.0,
-        "judge/tokens_out": 10.0,
+        "judge/cost_usd": 0.875,
+        "judge/tokens_in": 170.0,
+        "judge/tokens_out": 11.0,
         "judge/retries": 4.0,
         "judge/latency_s_mean": 2.0,
+        "judge/requests": 8.0,
+        "judge/unlabelled_requests": 1.0,
     }
     s = store.stats()
     assert s["labels/total"] == 4.0 and s["labels/ok"] == 2.0 and s["labels/usable"] == 2.0
-    assert s["judge/cost_usd"] == pytest.approx(1.75) and s["judge/latency_s_mean"] == pytest.approx(3.0)
+    assert s["judge/cost_usd"] == pytest.approx(1.875) and s["judge/latency_s_mean"] == pytest.approx(3.0)
     empty = store.stats("nobody")
     assert empty["labels/total"] == 0.0 and empty["judge/latency_s_mean"] == 0.0
 
@@ -297,3 +303,80 @@ def test_blobs_load_without_pickle(store: LabelStore) -> None:
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
         assert set(npz.files) == {"obs", "acts", "env_rewards", "dones", "frames", "meta"}
         assert all(npz[f].dtype != object for f in npz.files)
+
+
+# Schema version 1, as judgerl wrote it before queries belonged to runs and requests were counted.
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE segments (
+    key TEXT PRIMARY KEY, blob BLOB NOT NULL, length INT NOT NULL, episode_id TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE queries (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, segment_keys TEXT NOT NULL, iteration INT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE labels (
+    id INTEGER PRIMARY KEY, judge_id TEXT NOT NULL, query_key TEXT NOT NULL, status TEXT NOT NULL,
+    preference REAL, value REAL, model TEXT NOT NULL, prompt_sha TEXT NOT NULL, raw_response TEXT NOT NULL,
+    swapped INT NOT NULL, tokens_in INT NOT NULL, tokens_out INT NOT NULL, cost_usd REAL NOT NULL,
+    latency_s REAL NOT NULL, timestamp REAL NOT NULL, is_oracle INT NOT NULL, retries INT NOT NULL,
+    error TEXT NOT NULL, transient INT NOT NULL, created REAL NOT NULL
+);
+INSERT INTO meta VALUES ('schema_version', '1');
+"""
+
+
+def _v1_label(c: sqlite3.Connection, judge_id: str, key: str, raw: str, retries: int) -> None:
+    c.execute(
+        "INSERT INTO labels (judge_id, query_key, status, preference, value, model, prompt_sha, raw_response, "
+        "swapped, tokens_in, tokens_out, cost_usd, latency_s, timestamp, is_oracle, retries, error, transient, "
+        "created) VALUES (?, ?, 'ok', 1.0, NULL, 'm', '', ?, 0, 10, 1, 0.5, 0.1, 0, 0, ?, '', 0, 0)",
+        (judge_id, key, raw, retries),
+    )
+
+
+def test_version_1_files_are_upgraded_with_request_counts(tmp_path: Path) -> None:
+    """Defects 7 and 8: an old store gains run-owned queries and per-row request counts, once."""
+    path = tmp_path / "old.sqlite"
+    (q,) = make_queries(1)
+    with sqlite3.connect(path) as c:
+        c.executescript(_V1_SCHEMA)
+        c.execute("INSERT INTO queries VALUES (?, 'pairwise', '[]', 0, 0)", (q.key,))
+        _v1_label(c, "openai:m:x", q.key, "A", retries=2)
+        _v1_label(c, "both_orders-abc", q.key, "[A,B] A\n[B,A] B", retries=1)
+    for _ in range(2):  # opening twice must not count the requests twice
+        with LabelStore(path) as s:
+            assert s.stats("openai:m:x")["judge/requests"] == 3.0  # 1 + 2 retries
+            assert s.stats("both_orders-abc")["judge/requests"] == 3.0  # both orders: 2 + 1 retry
+            assert s.cached("openai:m:x", [q.key])[q.key].provenance.requests == 3
+            assert s.last_iteration() == 0 and s.last_iteration(run_id="r") is None
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    with LabelStore(path) as s:
+        assert s.claim_unowned("r") == 1 and s.claim_unowned("other") == 0
+        assert s.last_iteration(run_id="r") == 0 and s.stats(run_id="r")["labels/total"] == 2.0
+
+
+def keys(qs: list[Query]) -> list[str]:
+    return [q.key for q in qs]
+
+
+def test_queries_belong_to_their_run_and_labels_are_shared(store: LabelStore) -> None:
+    """Defect 7: with one store for two runs, each finds only its own queries; labels are shared."""
+    qa, qb, shared = make_queries(2, seed=1), make_queries(2, seed=2), make_queries(1, seed=3)
+    store.add_queries([*qa, *shared], 0, run_id="a")
+    store.add_queries([*shared, *qb], 0, run_id="b")
+    store.add_queries(make_queries(1, seed=4), 1, run_id="a")
+    assert keys(store.queries_for_iteration(0, run_id="a")) == keys([*qa, *shared])
+    assert keys(store.queries_for_iteration(0, run_id="b")) == keys([*shared, *qb])
+    assert store.last_iteration(run_id="a") == 1 and store.last_iteration(run_id="b") == 0
+    assert store.queries_for_iteration(0, run_id="c") == [] and store.last_iteration(run_id="c") is None
+    assert len(store.queries_for_iteration(0)) == 5  # legacy view: every run's
+    for q in [*qa, *shared]:
+        store.put_label("j", make_label(q, judge_id="j", requests=1), run_id="a")
+    store.put_label("j", make_label(qb[0], judge_id="j", requests=2), run_id="b")
+    got_b = [lab.query_key for _, lab in store.labelled("j", min_iteration=0, run_id="b")]
+    assert got_b == keys([*shared, qb[0]])  # the shared query's label, bought by run a, is b's too
+    assert len(store.labelled("j", min_iteration=0)) == 4
+    sa, sb = store.stats("j", run_id="a"), store.stats("j", run_id="b")
+    assert (sa["labels/total"], sa["judge/requests"], sa["labels/usable"], sa["labels/queries"]) == (3, 3, 3, 4)
+    assert (sb["labels/total"], sb["judge/requests"], sb["labels/usable"], sb["labels/queries"]) == (1, 2, 2, 3)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from judgerl.config import BudgetConfig, ClientConfig, JudgeConfig
-from judgerl.judges.base import Judge
+from judgerl.judges.base import Judge, JudgeConfigError
 from judgerl.judges.client_budget import Budget
-from judgerl.judges.llm import TEXT_FALLBACK_NOTE, ChatJudge, build_chat_judge
+from judgerl.judges.llm import ChatJudge, build_chat_judge
 from judgerl.judges.llm_prompts import View
 from judgerl.testing.fake_openai import FakeOpenAIServer, Reply, request_text
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
@@ -133,15 +133,49 @@ def test_pointwise_margin_from_logprobs() -> None:
     assert [lab.value for lab in labels] == pytest.approx([-2.0, 0.0, 3.0])  # logit(sigmoid(v)) = v
 
 
-def test_pointwise_falls_back_to_text_without_logprobs() -> None:
+def test_text_mode_scores_yes_no_as_one_zero_under_its_own_id() -> None:
     queries = [Query("pointwise", (_seg(v),)) for v in (-2, 3)]
-    with FakeOpenAIServer(responder=_yes_prob, reject_params=("logprobs",)) as srv:
-        judge = ChatJudge(_cfg(srv, concurrency=1))
+    with FakeOpenAIServer(responder=_yes_prob) as srv:
+        judge = ChatJudge(_cfg(srv, logprobs=False))
         labels = judge.judge(TASK, queries)
-        assert srv.stats["bad_request"] == 1  # remembered after the first rejection
-    assert [lab.value for lab in labels] == [0.0, 1.0]
-    assert all(lab.status == "ok" and lab.provenance.error == TEXT_FALLBACK_NOTE for lab in labels)
-    assert judge.metrics()["judge/text_fallback"] == 2.0
+        assert not any("logprobs" in r.body for r in srv.records)
+    assert [(lab.status, lab.value, lab.provenance.error) for lab in labels] == [("ok", 0.0, ""), ("ok", 1.0, "")]
+    assert judge.id != ChatJudge(_cfg(srv)).id  # the scale is part of the id: 0/1 never meets margins
+
+
+@pytest.mark.parametrize("server", ["rejects", "ignores"])
+def test_a_logprob_judge_never_falls_back_to_text_scores(server: str) -> None:
+    """Defect 10: no log-probs mid-run stops the run instead of mixing 0/1 values with margins."""
+    queries = [Query("pointwise", (_seg(v),)) for v in (-2, 3, 4, 5)]
+    kw = {"reject_params": ("logprobs",)} if server == "rejects" else {"ignore_params": ("logprobs",)}
+    seen: list[Label] = []
+    with FakeOpenAIServer(responder=_yes_prob, **kw) as srv:  # type: ignore[arg-type]
+        judge = ChatJudge(_cfg(srv, concurrency=1))
+        with pytest.raises(JudgeConfigError, match=r"judge\.client\.logprobs=false"):
+            judge.judge(TASK, queries, lambda q, lab: seen.append(lab))
+        assert srv.stats["requests"] == 1  # no resend without logprobs, and the rest never sent
+    assert seen == []
+
+
+def test_pointwise_truncated_or_unparseable_answers_are_never_scored() -> None:
+    """Defect 9: finish_reason=length or a non-yes/no text is failed with its raw text, log-probs or not."""
+    top = [("yes", L(0.8)), ("no", L(0.2))]
+    q = [Query("pointwise", (_seg(1),))]
+    with FakeOpenAIServer(script=["truncated"], responder=lambda r: Reply("yes, the value is high", top)) as srv:
+        (truncated,) = ChatJudge(_cfg(srv, max_tokens=3)).judge(TASK, q)
+    with FakeOpenAIServer(responder=lambda r: Reply("maybe", top)) as srv:
+        (maybe,) = ChatJudge(_cfg(srv)).judge(TASK, q)
+    with FakeOpenAIServer(script=["empty"], responder=lambda r: Reply("yes", top)) as srv:
+        (empty,) = ChatJudge(_cfg(srv)).judge(TASK, q)
+    assert truncated.status == "failed" and truncated.value is None and not truncated.provenance.transient
+    assert "truncated" in truncated.provenance.error and "max_tokens=3" in truncated.provenance.error
+    assert truncated.provenance.raw_response == "yes, the va"
+    assert maybe.status == "failed" and maybe.value is None and maybe.provenance.raw_response == "maybe"
+    assert "not yes or no" in maybe.provenance.error
+    assert empty.status == "failed" and "empty" in empty.provenance.error
+    with FakeOpenAIServer(script=["truncated"], responder=lambda r: "yes, the value is high") as srv:
+        (pair,) = ChatJudge(_cfg(srv), form="pointwise").judge(TASK, [Query("pairwise", (_seg(1), _seg(2)))])
+    assert pair.status == "failed" and pair.preference is None and "truncated" in pair.provenance.error
 
 
 def test_content_free_calibration_subtracts_the_na_margin() -> None:
@@ -267,9 +301,9 @@ def test_id_ignores_url_and_key_and_the_key_never_leaks(monkeypatch: pytest.Monk
     assert judge.id != ChatJudge(_cfg(srv, temperature=0.7)).id
     text = repr(labels) + repr(judge.metrics()) + judge.id + repr(vars(judge.client))
     assert secret not in text and "***" in labels[0].provenance.raw_response
-    with FakeOpenAIServer(api_key="another-key") as srv:
-        (label,) = ChatJudge(_cfg(srv, api_key_env="JUDGERL_TEST_KEY2")).judge(TASK, queries[:1])
-    assert label.status == "failed" and "401" in label.provenance.error and secret not in repr(label)
+    with FakeOpenAIServer(api_key="another-key") as srv, pytest.raises(JudgeConfigError, match="401") as err:
+        ChatJudge(_cfg(srv, api_key_env="JUDGERL_TEST_KEY2")).judge(TASK, queries[:1])
+    assert secret not in str(err.value) and "JUDGERL_TEST_KEY2" in str(err.value)
 
 
 def test_factory_builds_the_openai_judge() -> None:

@@ -1,9 +1,7 @@
 import numpy as np
 import pytest
 
-from judgerl.config import QueryConfig
-from judgerl.queries.base import QuerySampler
-from judgerl.queries.samplers import DisagreementPairs, RandomPairs, RandomSingles, make_sampler
+from judgerl.queries.samplers import DisagreementPairs, RandomPairs, RandomSingles
 from judgerl.types import Segment
 
 
@@ -62,21 +60,3 @@ def test_random_singles():
     assert len(q) == 3 and all(x.kind == "episode" for x in q)
     assert len({x.segments[0].episode_id for x in q}) == 3
     assert len(RandomSingles("pointwise").sample(pool, 9, np.random.default_rng(0))) == 5
-    with pytest.raises(ValueError):
-        RandomSingles("pairwise")  # type: ignore[arg-type]
-
-
-def test_make_sampler():
-    assert isinstance(make_sampler(QueryConfig()), RandomPairs)
-    single = make_sampler(QueryConfig(kind="pointwise"))
-    assert isinstance(single, RandomSingles) and single.kind == "pointwise"
-    active = make_sampler(
-        QueryConfig(sampler="disagreement", candidate_factor=3), uncertainty=lambda p: np.zeros(len(p))
-    )
-    assert isinstance(active, DisagreementPairs) and active.candidate_factor == 3
-    for s in (RandomPairs(), single, active):
-        assert isinstance(s, QuerySampler)
-    with pytest.raises(ValueError, match="needs a reward ensemble"):
-        make_sampler(QueryConfig(sampler="disagreement"))
-    with pytest.raises(ValueError, match="only with query.kind=pairwise"):
-        make_sampler(QueryConfig(sampler="disagreement", kind="episode"), uncertainty=lambda p: np.zeros(len(p)))

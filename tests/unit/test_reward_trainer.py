@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from judgerl.config import RewardConfig
+from judgerl.forms import TargetPlan, get_form
+from judgerl.forms.base import split_by_key as _split
+from judgerl.reward import trainer
 from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.reward.features import Featurizer
-from judgerl.reward.trainer import _split, fit_preferences, spearman
+from judgerl.reward.trainer import spearman
 from judgerl.types import Label, Provenance, Query, Segment
 
 OBS_DIM, T = 3, 10
@@ -35,6 +38,12 @@ def labelled(a: Segment, b: Segment, status: str = "ok", preference: float | Non
     if preference is None and status == "ok":
         preference = 1.0 if a.true_return > b.true_return else 0.0 if a.true_return < b.true_return else 0.5
     return q, Label(q.key, status, PROV, preference=preference)  # type: ignore[arg-type]
+
+
+def fit_preferences(ens, data, cfg, rng):
+    """Labels -> the pairwise form's targets (as the loop does) -> the trainer."""
+    targets = get_form("pairwise").targets(data, rng, TargetPlan(val_fraction=cfg.val_fraction))
+    return trainer.fit_preferences(ens, targets, cfg, rng)
 
 
 def fresh(seed: int, **cfg: object) -> tuple[RewardEnsemble, RewardConfig]:
@@ -131,9 +140,10 @@ def test_validation_split_is_stable_as_labels_grow():
     np.testing.assert_array_equal(first, grown[:300])  # no label changes side in a later fit
     assert 0.15 < grown.mean() < 0.25
     assert not _split(keys[:4], 0.2).any() and not _split(keys, 0.0).any()
-    tiny = _split(keys[:5], 0.01)
-    assert tiny.sum() == 1  # at least one validation label once there are enough
-    assert _split(["same"] * 6, 0.99).sum() == 5  # and at least one training label
+    assert _split(["same"] * 6, 0.99).sum() == 5  # at least one training label
+    # No label is ever moved to force a side: a prefix's split is the full split's prefix.
+    for n in range(5, 60):
+        np.testing.assert_array_equal(_split(keys[:n], 0.2), grown[:n])
 
 
 def test_thread_cap_is_restored():
@@ -153,7 +163,7 @@ def test_thread_cap_is_restored():
 def test_small_and_empty_label_sets():
     rng = np.random.default_rng(7)
     ens, cfg = fresh(7)
-    with pytest.raises(ValueError, match="no(ne is a)? usable"):
+    with pytest.raises(ValueError, match="no preference targets"):
         fit_preferences(ens, [labelled(segment(rng), segment(rng), "failed")], cfg, rng)
     m = fit_preferences(ens, [labelled(segment(rng), segment(rng)) for _ in range(3)], cfg, rng)
     assert m["reward/n_train"] == 3 and m["reward/n_val"] == 0

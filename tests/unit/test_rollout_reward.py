@@ -8,8 +8,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from judgerl.agents.callbacks import ReturnRecorder, RolloutRewardCallback, reward_callbacks
 from judgerl.envs.factory import make_vec_env
-from judgerl.envs.normalize import RunningRewardScale
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
+from judgerl.reward.config import MixConfig
+from judgerl.reward.mixing import RewardMixer
 from judgerl.tasks import get_task
 
 CART = get_task("cartpole/balance-v0")
@@ -43,11 +44,12 @@ class BufferSnapshot(BaseCallback):
         self.seen.append((b.rewards.copy(), b.returns.copy(), b.advantages.copy()))
 
 
-def _train_ppo(task, per_rollout: bool, normalizer=None, steps=512):
+def _train_ppo(task, per_rollout: bool, mix: MixConfig | None = None, steps=512, key_fn=None):
     torch.manual_seed(0)
     probe = make_vec_env(task, 2, seed=3)
     model = Linear(int(np.prod(probe.observation_space.shape)))
-    venv = LearnedRewardVecEnv(make_vec_env(task, 2, seed=3), model, normalizer=normalizer, absorbing_offset=False)
+    mixer = RewardMixer(mix or MixConfig(normalize="none"), 2)
+    venv = LearnedRewardVecEnv(make_vec_env(task, 2, seed=3), model, mixer, absorbing_offset=False, key_fn=key_fn)
     agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=2, seed=0, device="cpu")
     snap = BufferSnapshot()
     agent.learn(steps, callback=[*reward_callbacks(agent, venv, per_rollout), snap])
@@ -74,9 +76,10 @@ def test_deferred_scoring_trains_ppo_exactly_like_per_step_scoring(task):
 
 def test_deferred_normalizer_scales_each_step_as_per_step_scoring_would():
     torch.set_num_threads(1)
-    a, b = RunningRewardScale(), RunningRewardScale()
-    step_seen, _, _, _ = _train_ppo(CART, per_rollout=False, normalizer=a, steps=256)
-    roll_seen, _, _, _ = _train_ppo(CART, per_rollout=True, normalizer=b, steps=256)
+    running = MixConfig(normalize="running")
+    step_seen, _, _, v1 = _train_ppo(CART, per_rollout=False, mix=running, steps=256)
+    roll_seen, _, _, v2 = _train_ppo(CART, per_rollout=True, mix=running, steps=256)
+    a, b = v1.mixer.scale, v2.mixer.scale
     assert b.count == a.count == 256
     assert b.scale == pytest.approx(a.scale, rel=1e-5)
     # The running scale moves a lot over the first steps: a rollout scaled with its final scale would differ.
@@ -139,3 +142,19 @@ def test_stepping_outside_the_rollout_is_caught():
 
     with pytest.raises(RuntimeError, match="do not match the rollout buffer"):
         agent.learn(64, callback=[RolloutRewardCallback(venv), Meddler()])
+
+
+def test_deferred_mixing_with_env_reward_and_count_decay_equals_per_step():
+    # Count decay keeps per-episode counts in step order: scoring a whole rollout at its end must give
+    # every step the count it had when it happened, across episode ends.
+    torch.set_num_threads(1)
+    mix = MixConfig(env_weight=1.0, learned_weight=0.5, normalize="running", count_decay=1.0, count_key="obs")
+
+    def key(row):
+        return int(row[0] > 0)  # two keys, so counts grow and reset with episodes
+
+    step_seen, _, _, v1 = _train_ppo(CART, per_rollout=False, mix=mix, steps=256, key_fn=key)
+    roll_seen, _, _, v2 = _train_ppo(CART, per_rollout=True, mix=mix, steps=256, key_fn=key)
+    for (r1, _, _), (r2, _, _) in zip(step_seen, roll_seen, strict=True):
+        np.testing.assert_allclose(r2, r1, rtol=1e-5, atol=1e-6)
+    assert v1.mixer.pop_stats() == pytest.approx(v2.mixer.pop_stats(), rel=1e-5)

@@ -1,0 +1,157 @@
+"""Crash-safe agent checkpoints: ``agent.zip`` + replay buffer + ``agent.zip.meta.json``, and how to resume.
+
+:func:`save_agent_atomic` writes the SB3 zip and, for off-policy agents, the
+replay buffer through temporary files, keeps the previous complete checkpoint
+as ``.prev`` and commits both with a sidecar that records a
+:class:`~judgerl.checkpoints.CheckpointInfo` (iteration, ``num_timesteps``).
+:func:`load_agent_checkpoint` loads the newest complete checkpoint, falling back
+to the previous one and never raising for a damaged file.
+
+:func:`plan_training` is the resume rule for the co-trained agent: train up to
+the cumulative step target of the iteration, so a checkpoint saved just before
+a crash (the iteration trained, ``state.json`` not yet saved) is not trained
+again, and steps an unusable checkpoint lost are counted, not hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from judgerl.checkpoints import CheckpointInfo, Loaded, load_checkpoint, save_checkpoint
+
+__all__ = [
+    "CheckpointInfo",
+    "TrainingPlan",
+    "load_agent_checkpoint",
+    "plan_training",
+    "replay_path",
+    "save_agent_atomic",
+]
+
+
+def replay_path(path: str | Path) -> Path:
+    """The replay buffer saved beside an agent: ``agent.zip`` → ``agent.replay.pkl``."""
+    return Path(path).with_suffix(".replay.pkl")
+
+
+def save_agent_atomic(model: BaseAlgorithm, path: str | Path, info: CheckpointInfo | None = None) -> CheckpointInfo:
+    """Save an SB3 agent (and an off-policy replay buffer) as one crash-safe checkpoint.
+
+    Args:
+        model: The agent.
+        path: ``agent.zip`` (the replay buffer goes to :func:`replay_path`).
+        info: Iteration, stage and extras to record; ``num_timesteps`` is taken from ``model``.
+
+    Returns:
+        The sidecar as written.
+    """
+    companions: dict[str | Path, Callable[[Path], object]] = {}
+    if isinstance(model, OffPolicyAlgorithm):
+        companions[replay_path(path)] = lambda tmp: model.save_replay_buffer(str(tmp))
+    meta = replace(info or CheckpointInfo(stage="trained"), num_timesteps=int(model.num_timesteps))
+    return save_checkpoint(path, lambda tmp: model.save(str(tmp)), meta, companions)
+
+
+def load_agent_checkpoint(
+    path: str | Path,
+    algo: str,
+    venv: VecEnv,
+    device: str = "cpu",
+    load_zip: Callable[[Path], BaseAlgorithm] | None = None,
+) -> Loaded[BaseAlgorithm]:
+    """Load the newest agent checkpoint that loads (current, else ``.prev``), bound to ``venv``.
+
+    Args:
+        path: ``agent.zip``.
+        algo: ``PPO``, ``SAC`` or ``DQN`` (ignored when ``load_zip`` is given).
+        venv: The env to bind the agent to.
+        device: torch device.
+        load_zip: How to read one zip (default: ``ALGOS[algo].load(zip, env=venv, device=device)``, quiet).
+
+    Returns:
+        ``Loaded``: ``value`` the agent or ``None`` (no checkpoint, or none loads: build a new
+        agent and count a retrain when ``errors`` is not empty); ``info`` its sidecar (``None`` for a
+        checkpoint written before sidecars); ``source`` ``current`` or ``prev``.
+    """
+    from judgerl.agents.sb3 import ALGOS, quiet
+
+    def read_zip(zip_path: Path) -> BaseAlgorithm:
+        if load_zip is not None:
+            return load_zip(zip_path)
+        return quiet(ALGOS[algo].load(str(zip_path), env=venv, device=device))
+
+    main = Path(path)
+
+    def loader(zip_path: Path, files: Mapping[str, Path]) -> BaseAlgorithm:
+        model = read_zip(zip_path)
+        if isinstance(model, OffPolicyAlgorithm):
+            buf = files.get(replay_path(main).name)
+            if buf is None and not files:
+                # A checkpoint from before sidecars: the buffer, if any, sits at its usual name.
+                legacy = replay_path(main)
+                buf = legacy if legacy.is_file() else None
+            if buf is not None:
+                model.load_replay_buffer(str(buf))
+        return model
+
+    return load_checkpoint(main, loader)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a (resumed) iteration must still train.
+
+    Attributes:
+        steps: Env steps to pass to ``agent.learn`` now (0: the checkpoint already holds them).
+        already_trained: The loaded checkpoint finished this iteration's training (the run
+            stopped after saving the agent and before saving ``state.json``): skip the reward
+            refit and the training, go on to the evaluation.
+        lost_steps: Steps spent earlier that the loaded agent does not hold (training in flight
+            at a kill, or a newer checkpoint that did not load); add them to ``env_steps_repeated``.
+    """
+
+    steps: int
+    already_trained: bool
+    lost_steps: int
+
+
+def plan_training(
+    iteration: int,
+    steps_per_iter: Sequence[int],
+    num_timesteps: int,
+    info: CheckpointInfo | None = None,
+    counted: int = 0,
+    in_flight: int = 0,
+    base_timesteps: int = 0,
+) -> TrainingPlan:
+    """Steps still to train in ``iteration`` given the agent that was loaded.
+
+    The target is cumulative (``base_timesteps + sum(steps_per_iter[:iteration + 1])``), so
+    training continues from what the agent holds instead of adding a whole iteration's steps
+    on top of a checkpoint that already has them.
+
+    Args:
+        iteration: The iteration about to train.
+        steps_per_iter: ``step_schedule(...)``.
+        num_timesteps: The loaded (or new) agent's ``num_timesteps``.
+        info: The checkpoint's sidecar (``Loaded.info``), if any.
+        counted: ``state.env_steps_train`` as last saved.
+        in_flight: Steps the ledger recorded for training in flight (``ledger.settle("train")``).
+        base_timesteps: ``num_timesteps`` the agent started the run with (an ``agent.init`` agent
+            restarts at 0, so normally 0).
+
+    Returns:
+        The plan.
+    """
+    target = base_timesteps + sum(steps_per_iter[: iteration + 1])
+    steps = max(0, target - int(num_timesteps))
+    # Only the sidecar can tell "trained, state.json not saved" from "nothing planned for this iteration".
+    done = steps == 0 and info is not None and info.stage == "trained" and info.iteration >= iteration
+    lost = max(0, max(int(counted), int(in_flight)) - int(num_timesteps))
+    return TrainingPlan(steps=steps, already_trained=done, lost_steps=lost)

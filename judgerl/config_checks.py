@@ -1,0 +1,111 @@
+"""Config checks that need the registries: run before any work starts, each naming the field and the fix.
+
+The schema (``judgerl.config``) checks types and ranges; these check that the
+pieces fit together: the task exists, the algorithm suits its action space,
+the feedback form and the reward model are registered and agree on what is
+fitted, the agent's schedule gives every iteration some training, and the
+policy's import paths resolve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from judgerl.configbase import ConfigError
+
+
+def check_references(cfg: Any) -> None:
+    """Raise ``ConfigError`` for the first inconsistency in a ``RunConfig``."""
+    from judgerl.agents.policies import resolve_policy, resolve_policy_kwargs
+    from judgerl.agents.sb3 import agent_hyperparams, default_n_envs
+    from judgerl.envs.factory import make_env
+    from judgerl.forms import form_names, get_form
+    from judgerl.reward.registry import get_reward_entry, reward_model_names
+    from judgerl.tasks import get_task, list_tasks
+
+    try:
+        task = get_task(cfg.task.id)
+    except (KeyError, ValueError):
+        ids = ", ".join(t.id for t in list_tasks())
+        raise ConfigError(f"task.id: unknown task {cfg.task.id!r}; choose one of: {ids}") from None
+    algo = task.default_algo if cfg.agent.algo == "auto" else cfg.agent.algo
+    env = make_env(task, seed=0)
+    space, obs_space = env.action_space, env.observation_space
+    env.close()
+    if algo == "SAC" and not isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"agent.algo: SAC needs continuous actions but {task.id} has {space}; use PPO or DQN")
+    if algo == "DQN" and not isinstance(space, gym.spaces.Discrete):
+        raise ConfigError(f"agent.algo: DQN needs discrete actions but {task.id} has {space}; use PPO or SAC")
+
+    # Feedback form and reward model: registered, and the model fits what the form gives.
+    if cfg.query.kind not in form_names():
+        raise ConfigError(
+            f"query.kind: unknown feedback form {cfg.query.kind!r}; choose one of: {', '.join(form_names())}"
+        )
+    try:
+        entry = get_reward_entry(cfg.reward.model)
+    except KeyError:
+        raise ConfigError(
+            f"reward.model: unknown reward model {cfg.reward.model!r}; choose one of: {', '.join(reward_model_names())}"
+        ) from None
+    form = get_form(cfg.query.kind)
+    if entry.fits is not None and entry.fits != form.targets_kind:
+        raise ConfigError(
+            f"reward.model: {entry.name} fits {entry.fits} but query.kind={form.name} gives {form.targets_kind}; "
+            f"use a form that gives {entry.fits} or a reward model that fits {form.targets_kind}"
+        )
+    if entry.fits is None and (cfg.reward.mix.normalize == "dataset" or cfg.reward.mix.threshold_quantile is not None):
+        raise ConfigError(
+            f"reward.mix: dataset normalisation and thresholds are estimated on labelled data, which "
+            f"reward.model={entry.name} does not collect; use normalize=running or none and no threshold"
+        )
+    if cfg.reward.model == "none" and cfg.reward.mix.env_weight == 0.0:
+        raise ConfigError("reward.mix.env_weight: reward.model=none gives no learned reward; set env_weight > 0")
+    if cfg.reward.model == "zero_shot" and cfg.judge.type != "embedding":
+        raise ConfigError("judge.type: reward.model=zero_shot scores captions with the embedding judge; set embedding")
+    if cfg.query.sampler == "disagreement" and cfg.query.kind == "pointwise":
+        raise ConfigError("query.sampler: the pointwise form samples at random; use sampler=random")
+    if cfg.reward.mix.count_decay > 0 and algo != "PPO":
+        raise ConfigError(
+            "reward.mix.count_decay: count decay depends on the episode so far, which a replay buffer cannot "
+            "recompute after a refit; use agent.algo=PPO or count_decay=0"
+        )
+    if cfg.collect_episodes is not None and entry.fits is None:
+        raise ConfigError("collect_episodes: this reward model collects nothing; remove collect_episodes")
+    from judgerl.judges.factory import judge_types
+
+    if entry.fits is not None and cfg.judge.type not in judge_types():
+        raise ConfigError(
+            f"judge.type: unknown judge type {cfg.judge.type!r}; choose one of: {', '.join(judge_types())}"
+        )
+    if cfg.judge.type in ("clip",) and not cfg.task.render:
+        raise ConfigError("task.render: the clip judge looks at frames; set task.render=true")
+
+    # Agent: policy, import paths, and a schedule that trains in every iteration.
+    try:
+        resolve_policy(cfg.agent.policy, obs_space)
+        resolve_policy_kwargs(cfg.agent.policy_kwargs)
+        params = agent_hyperparams(task, algo, cfg.agent.hyperparams, cfg.agent.total_timesteps)
+    except ValueError as e:
+        raise ConfigError(f"agent: {e}") from None
+    if algo == "PPO":
+        n_envs = cfg.env.n_envs or default_n_envs(task, algo)
+        rollout = int(params.get("n_steps", 2048)) * n_envs
+        if cfg.agent.total_timesteps // rollout < cfg.iterations:
+            raise ConfigError(
+                f"agent.total_timesteps: {cfg.agent.total_timesteps} steps give fewer than one PPO rollout "
+                f"(n_steps x n_envs = {rollout}) per iteration for {cfg.iterations} iterations, so later "
+                f"iterations would buy labels about an agent that never changes; raise total_timesteps to at "
+                f"least {rollout * cfg.iterations}, or lower iterations, agent.hyperparams.n_steps or env.n_envs"
+            )
+    if cfg.agent.init is not None:
+        from pathlib import Path
+
+        if not Path(cfg.agent.init).is_file():
+            raise ConfigError(f"agent.init: {cfg.agent.init} is not a file; give the path of a saved agent .zip")
+    if cfg.judge.type == "openai" and entry.fits is not None:  # transport and key, before anything is paid for
+        from judgerl.judges.client_checks import check_client_config
+
+        check_client_config(cfg.judge)

@@ -1,0 +1,74 @@
+"""Feedback forms by name: ``query.kind`` in a config and ``Query.kind`` of a query name one.
+
+A new form is one module with a class that follows ``FeedbackForm`` and one
+``register_form`` call; the loop, the label store and the reward stage take it
+from here. ``check_form`` (``judgerl.forms.check``) is run over every
+registered form by the test suite.
+"""
+
+from __future__ import annotations
+
+from judgerl.forms.base import FeedbackForm
+
+_FORMS: dict[str, FeedbackForm] = {}
+
+
+def register_form(form: FeedbackForm, replace: bool = False) -> None:
+    """Make ``form`` available under ``form.name``.
+
+    Raises:
+        ValueError: Another form already has that name and ``replace`` is False,
+            or the form's ``arity`` is not a positive int.
+    """
+    if not isinstance(form.arity, int) or form.arity < 1:
+        raise ValueError(f"form {form.name!r}: arity must be a positive int, got {form.arity!r}")
+    old = _FORMS.get(form.name)
+    if old is not None and old is not form and not replace:
+        raise ValueError(f"feedback form {form.name!r} is already registered; pass replace=True to override it")
+    _FORMS[form.name] = form
+
+
+def unregister_form(name: str) -> None:
+    """Remove a form (tests that add a toy form clean up with this)."""
+    _FORMS.pop(name, None)
+
+
+def get_form(name: str) -> FeedbackForm:
+    """The form registered as ``name``.
+
+    Raises:
+        KeyError: Unknown name; the message lists the registered forms.
+    """
+    try:
+        return _FORMS[name]
+    except KeyError:
+        raise KeyError(f"unknown feedback form {name!r}; registered forms: {', '.join(form_names())}") from None
+
+
+def form_names() -> tuple[str, ...]:
+    """Names of all registered forms, sorted."""
+    return tuple(sorted(_FORMS))
+
+
+def form_arity(name: str) -> int:
+    """Segments per query of form ``name`` (``Query`` checks its segments against it).
+
+    Raises:
+        ValueError: Unknown form name.
+    """
+    form = _FORMS.get(name)
+    if form is None:
+        raise ValueError(f"unknown query kind {name!r}; registered feedback forms: {', '.join(form_names())}")
+    return form.arity
+
+
+def _register_builtins() -> None:
+    from judgerl.forms.episode import EpisodeForm
+    from judgerl.forms.pairwise import PairwiseForm
+    from judgerl.forms.pointwise import PointwiseForm
+
+    for form in (PairwiseForm(), PointwiseForm(), EpisodeForm()):
+        register_form(form)
+
+
+_register_builtins()

@@ -1,0 +1,125 @@
+"""④ Reward configuration: the model, its training, the episode classifier, and reward mixing."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from judgerl.configbase import _Stage
+
+
+class ClassifierConfig(_Stage):
+    """The episode classifier (per-step CNN or MLP, then a GRU), for reward.model=episode_classifier."""
+
+    hidden: int = Field(32, ge=4, description="Width of the step embedding and GRU state.")
+    channels: int = Field(8, ge=1, description="Convolution width (grid observations).")
+    early_stop_fraction: float = Field(
+        0.15,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the training verdicts each member holds out for early stopping (the reported "
+        "validation accuracy uses reward.val_fraction of all verdicts, never trained on).",
+    )
+    mode: Literal["shaping", "episode_end"] = Field(
+        "shaping",
+        description="shaping: learned reward P_t - P_(t-1) from the classifier on each prefix (sums to P_T - P_0); "
+        "episode_end: P_T - 1 on the last step.",
+    )
+
+
+class MixConfig(_Stage):
+    """How the agent's reward is made: r = a*r_env + b*g(r_hat), g = normalise, threshold, count decay."""
+
+    env_weight: float = Field(0.0, description="a: weight of the environment's own reward (0 = learned reward only).")
+    learned_weight: float = Field(1.0, ge=0.0, description="b: weight of the transformed learned reward.")
+    normalize: Literal["none", "running", "dataset"] = Field(
+        "running",
+        description="running: divide r_hat by its running root mean square (scale only, no shift); dataset: "
+        "z-score with the mean and std of r_hat over the labelled data at each fit (Motif); none.",
+    )
+    threshold_quantile: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Zero the (normalised) learned reward below this quantile of its values over the labelled "
+        "data, recomputed at each fit (Motif's epsilon); null = no threshold.",
+    )
+    count_decay: float = Field(
+        0.0,
+        ge=0.0,
+        description="beta: divide the learned term by N(key)^beta, N = times the key was seen so far in the "
+        "episode (Motif: 3 on messages); 0 = off. On-policy agents only.",
+    )
+    count_key: Literal["caption", "obs"] = Field(
+        "caption", description="What count decay counts: the step's caption (task captioner), or the observation."
+    )
+
+    @model_validator(mode="after")
+    def _some_reward(self) -> MixConfig:
+        if self.env_weight == 0.0 and self.learned_weight == 0.0:
+            raise ValueError("env_weight and learned_weight are both 0: the agent would get no reward")
+        return self
+
+
+class RewardConfig(_Stage):
+    """④ The reward model, how it is fitted, and how it is mixed with the env reward."""
+
+    model: str = Field(
+        "preference_ensemble",
+        description="Reward model from the registry (`judgerl.reward.registry`): preference_ensemble (MLP "
+        "ensemble, Bradley-Terry on preferences), episode_classifier (GRU over episodes, fitted on verdicts), "
+        "zero_shot (the embedding judge's caption score used directly, nothing to fit), none (env reward only).",
+    )
+    ensemble_size: int = Field(3, ge=1, le=32, description="Ensemble members (mean = reward, std = disagreement).")
+    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden layer widths.")
+    lr: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
+    weight_decay: float = Field(1e-4, ge=0.0, description="Adam weight decay (L2).")
+    epochs: int = Field(100, ge=1, description="Training epochs per fit (with early stopping on validation).")
+    batch_size: int = Field(32, ge=1, description="Labels per gradient step.")
+    val_fraction: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Share of targets held out for validation (episode classifier: also the share of its "
+        "training verdicts used for early stopping).",
+    )
+    warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
+    restandardize: bool = Field(
+        True,
+        description="With warm_start: refit the input standardisation at every fit on the labelled steps so far, "
+        "folding the change into the first layer (the nets' outputs are unchanged); false keeps the first fit's.",
+    )
+    use_action: bool = Field(
+        False,
+        description="Give the reward model the action as well as the observation. Off by default: judges see "
+        "states (frames, captions), not actions, so an action input only fits spurious correlations "
+        "(decision 0012); turn it on for a judge that is shown the actions.",
+    )
+    activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden activation.")
+    label_noise: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Assumed share of random labels in the Bradley-Terry model; set it near the judge's error "
+        "rate for noisy judges (0.1 as Christiano et al.), 0 = plain Bradley-Terry.",
+    )
+    patience: int = Field(
+        10, ge=1, description="Early stopping: epochs without validation-loss improvement before a member stops."
+    )
+    zero_absorbing: bool = Field(
+        True,
+        description="Pin the reward of absorbing (post-episode) steps to 0, so ending an episode means to the agent "
+        "what it meant in the labelled segments (fixes the reward's otherwise arbitrary offset).",
+    )
+    bootstrap: bool = Field(
+        True, description="Train each ensemble member on its own bootstrap resample of the labels (diversity)."
+    )
+    threads: int | None = Field(
+        1,
+        ge=1,
+        description="torch CPU threads for fitting and batch scoring (restored after); small MLPs run fastest "
+        "on 1, and on a busy CPU more threads were >10x slower. None = leave torch's setting.",
+    )
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)  # type: ignore[arg-type]
+    mix: MixConfig = Field(default_factory=MixConfig)  # type: ignore[arg-type]

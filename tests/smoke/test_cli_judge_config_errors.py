@@ -1,0 +1,75 @@
+"""Defect 1 end to end: a server answering 401/403/404/3xx stops `judgerl check-judge` cleanly.
+
+One clear line on stderr, exit 2, no label row stored for the queries (so no
+failed row poisons the cache), and after the fix the rerun asks every probe.
+The fake server's request log is the evidence.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from judgerl.testing.fake_openai import FakeOpenAIServer
+
+KEY_ENV = "JUDGERL_SMOKE_KEY"
+PROBES = 6
+
+
+def check_judge(tmp_path: Path, base_url: str, key: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    if key is not None:
+        env[KEY_ENV] = key
+    sets = [
+        f"runs_dir={tmp_path}",
+        "name=cfg-error",
+        "task.id=cartpole/balance-v0",
+        "query.kind=pairwise",
+        "judge.type=openai",
+        f"judge.client.base_url={base_url}",
+        "judge.client.model=fake",
+        f"judge.client.api_key_env={KEY_ENV}",
+        "judge.client.concurrency=1",
+    ]
+    args = [a for s in sets for a in ("--set", s)]
+    cmd = [sys.executable, "-m", "judgerl.cli", "check-judge", *args, "--probes", str(PROBES)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+
+
+def rows(db: Path, table: str) -> int:
+    with sqlite3.connect(db) as con:
+        return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+@pytest.mark.parametrize(
+    ("fault", "needle"),
+    [
+        ("unauthorized", f"environment variable {KEY_ENV}"),
+        ("forbidden", "permission denied"),
+        ("not_found", "judge.client.model ('fake'"),
+        ("redirect", "set judge.client.base_url to the final URL"),
+    ],
+)
+def test_config_error_stops_stores_nothing_and_the_fixed_rerun_asks_everything(
+    tmp_path: Path, fault: str, needle: str
+) -> None:
+    api_key = "sk-smoke" if fault == "unauthorized" else None
+    script = [] if fault == "unauthorized" else [fault]
+    with FakeOpenAIServer(script=script, api_key=api_key) as srv:
+        res = check_judge(tmp_path, srv.base_url, key=None if fault == "unauthorized" else "x")
+        assert res.returncode == 2, res.stderr[-2000:]
+        err = res.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("judgerl: judge configuration error") and needle in err[0]
+        assert "Traceback" not in res.stderr and srv.stats["requests"] == 1
+        db = tmp_path / "cfg-error" / "labels.sqlite"
+        assert rows(db, "labels") == 0 and rows(db, "spending") == 1  # nothing final; the request is counted
+
+        fixed = check_judge(tmp_path, srv.base_url, key="sk-smoke")
+        assert fixed.returncode in (0, 1), fixed.stderr[-2000:]  # the preflight verdict on "A"-only answers
+        asked = srv.stats["requests"] - 1
+        assert asked == rows(db, "labels") == 2 * PROBES  # every probe and its swap asked again, stored once

@@ -1,0 +1,144 @@
+"""The fault suite: a real run killed with SIGKILL at the places it writes, then resumed, equals an uninterrupted one.
+
+Every run here is ``judgerl run`` in a subprocess, asking a fake OpenAI-compatible
+server on 127.0.0.1 (one server per run, so its request log is the evidence of
+what was paid). A run is killed by ``JUDGERL_KILL_AT=<point>@<n>`` (the n-th pass
+through a write, ``judgerl.faults``), resumed with the same command, and compared
+with the uninterrupted run of the same config:
+
+- labels lost 0: the same label rows (query, status, answer), each query stored once;
+- labels paid twice 0: as many requests reached the server as in the uninterrupted run;
+- budgets exact: the same env steps trained and collected, the same labels and
+  requests counted; steps a kill threw away appear in ``budget/env_steps_repeated``;
+- the same reward-model inputs and the same agents: the final reward model and the
+  final evaluation are identical (iterations restart from reproducible states).
+
+Three kill points run in the default tier; the whole list (every write point,
+early and late passes) runs with ``make test-slow``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from judgerl.testing.fake_openai import FakeOpenAIServer
+
+CONFIG = [
+    "task.id=cartpole/balance-v0",
+    "query.kind=pairwise",
+    "judge.type=openai",
+    "judge.client.model=fake",
+    "judge.client.api_key_env=",
+    "judge.client.concurrency=1",
+    "judge.client.logprobs=false",
+    "iterations=2",
+    "collect_steps=200",
+    "labels.total=8",
+    "agent.total_timesteps=512",
+    "env.n_envs=4",
+    "reward.epochs=5",
+    "eval.episodes=2",
+    "eval.fresh_timesteps=256",
+]
+# (point, n): the n-th pass. Two iterations of 4 labels each, one reward and one agent checkpoint per
+# iteration (checkpoint 1 = reward model it 0, 2 = agent it 0, 3 = reward it 1, 4 = agent it 1, 5 = fresh agent).
+QUICK = [("label", 6), ("checkpoint", 2), ("state", 4)]
+ALL = [
+    ("label", 1),
+    ("label", 4),
+    ("label", 6),
+    ("queries", 1),
+    ("queries", 2),
+    ("state", 2),
+    ("state", 4),
+    ("state", 7),
+    ("checkpoint-files", 2),
+    ("checkpoint-files", 3),
+    ("checkpoint", 1),
+    ("checkpoint", 2),
+    ("checkpoint", 4),
+    ("checkpoint", 5),
+    ("eval_json", 1),
+    ("report", 1),
+]
+
+
+def judgerl_run(runs_dir: Path, name: str, base_url: str, kill: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "JUDGERL_KILL_AT"}
+    if kill is not None:
+        env["JUDGERL_KILL_AT"] = kill
+    sets = [*CONFIG, f"runs_dir={runs_dir}", f"name={name}", f"judge.client.base_url={base_url}"]
+    # --force: the fake server answers "A" to every pair, which the preflight rightly fails.
+    cmd = [sys.executable, "-m", "judgerl.cli", "run", "--force", "--set", *sets]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def label_rows(run_dir: Path) -> list[tuple[str, str, float | None, float | None]]:
+    with sqlite3.connect(run_dir / "labels.sqlite") as con:
+        rows = con.execute("SELECT query_key, status, preference, value FROM labels WHERE transient = 0").fetchall()
+    return sorted(rows)
+
+
+def reward_weights(run_dir: Path) -> list[torch.Tensor]:
+    blob = torch.load(run_dir / "reward_model.pt", weights_only=True)
+    return [t for member in blob["members"] for t in member.values()]
+
+
+def complete_run(runs_dir: Path, name: str, kill: str | None) -> tuple[Path, int]:
+    """Run (killed at ``kill``, then resumed); returns the run dir and the requests the server saw."""
+    with FakeOpenAIServer() as srv:
+        if kill is not None:
+            killed = judgerl_run(runs_dir, name, srv.base_url, kill)
+            assert killed.returncode == -9, (
+                f"the run did not die at {kill}: rc {killed.returncode}\n{killed.stderr[-2000:]}"
+            )
+        done = judgerl_run(runs_dir, name, srv.base_url)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return runs_dir / name, srv.stats["requests"]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    return complete_run(tmp_path_factory.mktemp("faults"), "uninterrupted", None)
+
+
+def check_equivalent(baseline: tuple[Path, int], run_dir: Path, requests: int) -> None:
+    ref_dir, ref_requests = baseline
+    ref, got = label_rows(ref_dir), label_rows(run_dir)
+    assert got == ref, "labels differ from the uninterrupted run (lost or different)"
+    assert len({row[0] for row in got}) == len(got), "a query has two stored labels"
+    assert requests == ref_requests, f"the server answered {requests} requests, the uninterrupted run {ref_requests}"
+    ev, ref_ev = (json.loads((d / "eval.json").read_text()) for d in (run_dir, ref_dir))
+    for key in ("budget/env_steps_train", "budget/env_steps_collect", "budget/env_steps_fresh", "labels/total"):
+        assert ev[key] == ref_ev[key], key
+    assert ev["judge/requests"] == ref_ev["judge/requests"] == ref_requests
+    total = ev["budget/env_steps_train"] + ev["budget/env_steps_collect"] + ev["budget/env_steps_repeated"]
+    assert ev["budget/env_steps_total"] == total
+    for a, b in zip(reward_weights(run_dir), reward_weights(ref_dir), strict=True):
+        assert torch.equal(a, b), "the final reward model was fitted on other inputs"
+    for key in ("eval/return_mean", "eval/fresh/return_mean", "eval/random/return_mean"):
+        assert np.isclose(ev[key], ref_ev[key]), key
+
+
+@pytest.mark.parametrize(("point", "n"), QUICK, ids=[f"{p}@{n}" for p, n in QUICK])
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(
+    baseline: tuple[Path, int], tmp_path: Path, point: str, n: int
+) -> None:
+    run_dir, requests = complete_run(tmp_path, "killed", f"{point}@{n}")
+    check_equivalent(baseline, run_dir, requests)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("point", "n"), ALL, ids=[f"{p}@{n}" for p, n in ALL])
+def test_every_kill_point(baseline: tuple[Path, int], tmp_path: Path, point: str, n: int) -> None:
+    run_dir, requests = complete_run(tmp_path, "killed", f"{point}@{n}")
+    check_equivalent(baseline, run_dir, requests)

@@ -1,0 +1,111 @@
+"""SB3 agent checkpoints (issue 12, defects 2 and 6): atomic, with a fallback, and a resume that never retrains."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+from judgerl.agents.checkpoint import (
+    CheckpointInfo,
+    load_agent_checkpoint,
+    plan_training,
+    replay_path,
+    save_agent_atomic,
+)
+from judgerl.checkpoints import prev_path
+
+
+def ppo(n_steps: int = 32) -> PPO:
+    return PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_steps=n_steps, batch_size=32, seed=0)
+
+
+def test_agent_save_load_and_fallback_to_prev(tmp_path: Path) -> None:
+    path = tmp_path / "agent.zip"
+    agent = ppo()
+    agent.learn(64)
+    save_agent_atomic(agent, path, CheckpointInfo(iteration=0, stage="trained"))
+    agent.learn(64, reset_num_timesteps=False)
+    save_agent_atomic(agent, path, CheckpointInfo(iteration=1, stage="trained"))
+
+    loaded = load_agent_checkpoint(path, "PPO", make_vec_env("CartPole-v1", n_envs=2))
+    assert loaded.value is not None and loaded.value.num_timesteps == 128 and loaded.source == "current"
+    assert loaded.info is not None and loaded.info.iteration == 1 and loaded.info.num_timesteps == 128
+
+    # agent.zip damaged (e.g. by a writer from before this fix): the previous checkpoint loads, counted.
+    path.write_bytes(path.read_bytes()[:100])
+    fallback = load_agent_checkpoint(path, "PPO", make_vec_env("CartPole-v1", n_envs=2))
+    assert fallback.value is not None and fallback.value.num_timesteps == 64
+    assert fallback.source == "prev" and fallback.fell_back
+    assert fallback.info is not None and fallback.info.iteration == 0
+
+    # Both damaged: nothing loads, nothing raises; the loop builds a new agent and counts a retrain.
+    prev_path(path).write_bytes(b"not a zip")
+    path.with_name("agent.zip.meta.json.prev").unlink()
+    none = load_agent_checkpoint(path, "PPO", make_vec_env("CartPole-v1", n_envs=2))
+    assert none.value is None and none.source == "none" and none.fell_back and none.errors
+
+
+def test_disk_full_while_saving_the_agent_keeps_the_old_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "agent.zip"
+    agent = ppo()
+    agent.learn(64)
+    save_agent_atomic(agent, path, CheckpointInfo(iteration=0, stage="trained"))
+    before = path.read_bytes()
+    agent.learn(64, reset_num_timesteps=False)
+
+    def full_disk(save_path: str, *args: object, **kwargs: object) -> None:
+        Path(save_path).write_bytes(b"PK\x03\x04 half a zip")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(agent, "save", full_disk)
+    with pytest.raises(OSError):
+        save_agent_atomic(agent, path, CheckpointInfo(iteration=1, stage="trained"))
+    assert path.read_bytes() == before
+    loaded = load_agent_checkpoint(path, "PPO", make_vec_env("CartPole-v1", n_envs=2))
+    assert loaded.value is not None and loaded.value.num_timesteps == 64 and loaded.source == "current"
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_off_policy_replay_buffer_is_part_of_the_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "agent.zip"
+    agent = DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1, seed=0), buffer_size=500, learning_starts=10)
+    agent.learn(50)
+    info = save_agent_atomic(agent, path, CheckpointInfo(iteration=0, stage="trained"))
+    assert set(info.files) == {"agent.zip", "agent.replay.pkl"}
+    loaded = load_agent_checkpoint(path, "DQN", make_vec_env("CartPole-v1", n_envs=1))
+    assert loaded.value is not None and loaded.value.replay_buffer.size() == agent.replay_buffer.size() > 0
+    # A replay buffer that does not match its sidecar is never paired with the agent.
+    replay_path(path).write_bytes(b"x")
+    assert load_agent_checkpoint(path, "DQN", make_vec_env("CartPole-v1", n_envs=1)).source != "current"
+
+
+def test_crash_after_saving_the_agent_does_not_retrain(tmp_path: Path) -> None:
+    """Defect 6: iteration 0 trained and saved, state.json not: the resume trains 0 steps and counts none twice."""
+    steps_per_iter = [64, 64]
+    path = tmp_path / "agent.zip"
+    agent = ppo()
+    agent.learn(steps_per_iter[0])
+    save_agent_atomic(agent, path, CheckpointInfo(iteration=0, stage="trained"))
+    # ... killed here: state.json still says iteration 0, env_steps_train 0, in-flight 64 steps.
+
+    loaded = load_agent_checkpoint(path, "PPO", make_vec_env("CartPole-v1", n_envs=2))
+    assert loaded.value is not None
+    plan = plan_training(0, steps_per_iter, loaded.value.num_timesteps, loaded.info, counted=0, in_flight=64)
+    assert plan.steps == 0 and plan.already_trained and plan.lost_steps == 0
+
+    # The next iteration trains its own share only, so the budget ends exact.
+    nxt = plan_training(1, steps_per_iter, loaded.value.num_timesteps, loaded.info, counted=64, in_flight=64)
+    assert nxt.steps == 64 and not nxt.already_trained and nxt.lost_steps == 0
+
+
+def test_plan_counts_steps_a_fallback_lost() -> None:
+    # state.json counted 128 trained steps, in flight reached 150, the loaded (previous) agent holds 64.
+    plan = plan_training(2, [64, 64, 64], 64, CheckpointInfo(iteration=0, stage="trained"), counted=128, in_flight=150)
+    assert plan.steps == 128 and not plan.already_trained and plan.lost_steps == 86
+    # No sidecar (an old checkpoint): never "already trained", even when no steps are left.
+    legacy = plan_training(0, [64, 64], 64, None, counted=0, in_flight=64)
+    assert legacy.steps == 0 and not legacy.already_trained
