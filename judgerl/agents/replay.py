@@ -22,8 +22,16 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from judgerl.envs.spaces import flatten_batch
 
 
-def _env_rewards(infos: list[dict[str, Any]], n: int) -> np.ndarray:
-    return np.array([float(info.get("env_reward", np.nan)) for info in infos[:n]], np.float32)
+def _env_reward_column(buffer: ReplayBuffer | DictReplayBuffer) -> np.ndarray:
+    """The ``env_rewards`` column ``(buffer_size, n_envs)``, NaN where not written yet."""
+    return np.full((buffer.buffer_size, buffer.n_envs), np.nan, np.float32)
+
+
+def _store_env_rewards(buffer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Write the ``info["env_reward"]`` of the transition ``add(*args, **kwargs)`` is about to store."""
+    infos = kwargs.get("infos", args[-1] if args else [])
+    row = [float(info.get("env_reward", np.nan)) for info in infos[: buffer.n_envs]]
+    buffer.env_rewards[buffer.pos] = np.asarray(row, np.float32)
 
 
 class EnvRewardReplayBuffer(ReplayBuffer):
@@ -31,12 +39,11 @@ class EnvRewardReplayBuffer(ReplayBuffer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.env_rewards = np.full((self.buffer_size, self.n_envs), np.nan, np.float32)
+        self.env_rewards = _env_reward_column(self)
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         """Store the transition and its ``info["env_reward"]``."""
-        infos = kwargs.get("infos", args[-1] if args else [])
-        self.env_rewards[self.pos] = _env_rewards(infos, self.n_envs)
+        _store_env_rewards(self, args, kwargs)
         super().add(*args, **kwargs)
 
 
@@ -45,12 +52,11 @@ class DictEnvRewardReplayBuffer(DictReplayBuffer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.env_rewards = np.full((self.buffer_size, self.n_envs), np.nan, np.float32)
+        self.env_rewards = _env_reward_column(self)
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         """Store the transition and its ``info["env_reward"]``."""
-        infos = kwargs.get("infos", args[-1] if args else [])
-        self.env_rewards[self.pos] = _env_rewards(infos, self.n_envs)
+        _store_env_rewards(self, args, kwargs)
         super().add(*args, **kwargs)
 
 

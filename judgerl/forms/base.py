@@ -182,6 +182,17 @@ def failed(query: Query, provenance: Provenance, error: str) -> Label:
     return Label(query.key, "failed", Provenance(**{**provenance.__dict__, "error": why}))
 
 
+def value_label(query: Query, answer: float | None, provenance: Provenance, what: str) -> Label:
+    """``ok`` with ``value=answer`` when it is a finite number, else ``failed`` (one-item forms share this)."""
+    import math
+
+    if answer is None:
+        return failed(query, provenance, "no answer")
+    if not math.isfinite(answer):
+        return failed(query, provenance, f"{what} {answer!r} is not finite")
+    return Label(query.key, "ok", provenance, value=float(answer))
+
+
 def hash_fraction(key: str) -> float:
     """A number in ``[0, 1)`` from a key's sha256: the same key always falls on the same side of a split."""
     import hashlib

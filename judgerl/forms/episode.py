@@ -20,12 +20,11 @@ left out of the targets.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from judgerl.forms.base import QueryPlan, TargetKind, TargetPlan, ValueScale, VerdictTargets, failed, split_by_key
+from judgerl.forms.base import QueryPlan, TargetKind, TargetPlan, ValueScale, VerdictTargets, split_by_key, value_label
 from judgerl.queries.segments import episode_segment
 from judgerl.types import Episode, Label, Provenance, Query
 
@@ -106,11 +105,7 @@ class EpisodeForm:
 
     def label(self, query: Query, answer: float | None, provenance: Provenance) -> Label:
         """``ok`` with ``value=answer`` (a verdict or a score) when finite, else ``failed``."""
-        if answer is None:
-            return failed(query, provenance, "no answer")
-        if not math.isfinite(answer):
-            return failed(query, provenance, f"verdict {answer!r} is not finite")
-        return Label(query.key, "ok", provenance, value=float(answer))
+        return value_label(query, answer, provenance, "verdict")
 
     def targets(
         self, labelled: Sequence[tuple[Query, Label]], rng: np.random.Generator, plan: TargetPlan

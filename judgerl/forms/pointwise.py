@@ -9,12 +9,11 @@ and validation accuracy measures generalisation to unseen segments.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from judgerl.forms.base import PreferenceTargets, QueryPlan, TargetKind, TargetPlan, failed, split_by_key
+from judgerl.forms.base import PreferenceTargets, QueryPlan, TargetKind, TargetPlan, split_by_key, value_label
 from judgerl.forms.pairwise import segment_pool
 from judgerl.queries.samplers import RandomSingles
 from judgerl.types import Episode, Label, Provenance, Query, Segment
@@ -58,11 +57,7 @@ class PointwiseForm:
 
     def label(self, query: Query, answer: float | None, provenance: Provenance) -> Label:
         """``ok`` with ``value=answer`` when it is a finite number, else ``failed``."""
-        if answer is None:
-            return failed(query, provenance, "no answer")
-        if not math.isfinite(answer):
-            return failed(query, provenance, f"score {answer!r} is not finite")
-        return Label(query.key, "ok", provenance, value=float(answer))
+        return value_label(query, answer, provenance, "score")
 
     def targets(
         self, labelled: Sequence[tuple[Query, Label]], rng: np.random.Generator, plan: TargetPlan

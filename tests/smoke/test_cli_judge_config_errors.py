@@ -49,10 +49,11 @@ def rows(db: Path, table: str) -> int:
 @pytest.mark.parametrize(
     ("fault", "needle"),
     [
+        # One answer end to end in the default tier; the client-level tests cover every status there.
         ("unauthorized", f"environment variable {KEY_ENV}"),
-        ("forbidden", "permission denied"),
-        ("not_found", "judge.client.model ('fake'"),
-        ("redirect", "set judge.client.base_url to the final URL"),
+        pytest.param("forbidden", "permission denied", marks=pytest.mark.slow),
+        pytest.param("not_found", "judge.client.model ('fake'", marks=pytest.mark.slow),
+        pytest.param("redirect", "set judge.client.base_url to the final URL", marks=pytest.mark.slow),
     ],
 )
 def test_config_error_stops_stores_nothing_and_the_fixed_rerun_asks_everything(

@@ -15,44 +15,16 @@ from pathlib import Path
 import pytest
 
 from judgerl.config import dump_config, load_config
+from judgerl.testing.cli import TINY_RUN, cli, label_rows, sets
 
-TINY = [
-    "task.id=cartpole/balance-v0",
-    "iterations=2",
-    "collect_steps=300",
-    "agent.total_timesteps=1024",
-    "labels.total=12",
-    "eval.episodes=2",
-    "eval.fresh_timesteps=600",
-    "reward.epochs=5",
-]
+TINY = TINY_RUN
 SLOW_JUDGE = ["judge.type=scripted", "judge.delay_s=0.2", "eval.fresh_agent=false"]
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "judgerl.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def sets(items: list[str]) -> list[str]:
-    """``--set a --set b`` (the form every version accepts; several pairs per flag are tested on their own)."""
-    return [a for item in items for a in ("--set", item)]
 
 
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "judgerl.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-
-
-def label_rows(db: Path) -> list[tuple[str, str]]:
-    try:
-        with sqlite3.connect(db) as con:
-            return con.execute("SELECT query_key, status FROM labels").fetchall()
-    except sqlite3.OperationalError:
-        return []
 
 
 def wait_for(cond: Callable[[], bool], timeout: float) -> bool:

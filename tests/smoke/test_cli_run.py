@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -16,27 +15,9 @@ from pathlib import Path
 
 import pytest
 
-TINY = [
-    "task.id=cartpole/balance-v0",
-    "iterations=2",
-    "collect_steps=300",
-    "agent.total_timesteps=1024",
-    "labels.total=12",
-    "eval.episodes=2",
-    "eval.fresh_timesteps=600",
-    "reward.epochs=5",
-]
+from judgerl.testing.cli import TINY_RUN, cli, label_rows, sets
 
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "judgerl.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def sets(items: list[str]) -> list[str]:
-    return [a for item in items for a in ("--set", item)]
+TINY = TINY_RUN
 
 
 def run_then_sigkill(args: list[str], ready: Callable[[], bool], timeout: float) -> None:
@@ -49,11 +30,6 @@ def run_then_sigkill(args: list[str], ready: Callable[[], bool], timeout: float)
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-
-
-def label_rows(db: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as con:
-        return con.execute("SELECT query_key, status FROM labels").fetchall()
 
 
 def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
