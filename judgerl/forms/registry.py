@@ -9,6 +9,7 @@ registered form by the test suite.
 from __future__ import annotations
 
 from judgerl.forms.base import FeedbackForm
+from judgerl.types import Label, Provenance, Query
 
 _FORMS: dict[str, FeedbackForm] = {}
 
@@ -60,6 +61,16 @@ def form_arity(name: str) -> int:
     if form is None:
         raise ValueError(f"unknown query kind {name!r}; registered feedback forms: {', '.join(form_names())}")
     return form.arity
+
+
+def form_label(query: Query, answer: float | None, provenance: Provenance) -> Label:
+    """The label a judge's ``answer`` to ``query`` makes, by the query's form (``FeedbackForm.label``).
+
+    Judges compute their answer (a preference for two-segment forms, a score or
+    verdict for one-segment ones) and leave the label -- which field, range
+    checks, ``failed`` for a missing or invalid answer -- to the form.
+    """
+    return get_form(query.kind).label(query, answer, provenance)
 
 
 def _register_builtins() -> None:

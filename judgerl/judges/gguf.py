@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from judgerl.config import GGUFConfig, JudgeConfig
+from judgerl.forms.registry import form_label
 from judgerl.judges.base import OnLabel
 from judgerl.judges.gguf_scoring import NO_WORDS, YES_WORDS, PrefixEvaluator, answer_token_ids, margin_from_logits
 from judgerl.judges.llm_calibration import Calibration, median_threshold, pairs_from_scores
@@ -243,7 +244,7 @@ class GGUFJudge:
             return Label(q.key, "failed", prov({"margins": margins}, error))
         if q.kind == "pairwise":
             pref = float(pairs_from_scores(margins[0], margins[1]))
-            return Label(q.key, "ok", prov({"margins": margins}), preference=pref)
+            return form_label(q, pref, prov({"margins": margins}))
         offset = self._offset(task)
         value = margins[0] - offset
         if not math.isfinite(value):  # a non-finite content-free offset
@@ -251,7 +252,7 @@ class GGUFJudge:
                 q.key, "failed", prov({"margin": margins[0], "offset": offset}, "non-finite calibration offset")
             )
         raw = {"margin": margins[0], "offset": offset, "verdict": "yes" if value > 0 else "no"}
-        return Label(q.key, "ok", prov(raw), value=value)
+        return form_label(q, value, prov(raw))
 
     def judge(self, task: TaskSpec, queries: Sequence[Query], on_label: OnLabel | None = None) -> list[Label]:
         """Judge every query in order (one model, so sequentially).

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from judgerl.config import ClientConfig, JudgeConfig, PriceConfig
+from judgerl.forms.registry import form_label
 from judgerl.judges.base import JudgeConfigError, OnLabel, OnSpending, Spending
 from judgerl.judges.client import ChatClient, ChatResult
 from judgerl.judges.client_budget import Budget, Spend
@@ -199,7 +200,9 @@ class ChatJudge:
         """The label for ``query`` from its answers (see :func:`~judgerl.judges.llm_interpret.interpret`)."""
         out = interpret(results, form, self.cfg, self.allow_ties, self._content_free.get(task.id, 0.0))
         prov = self._provenance(results, self.templates[form].sha, out.error, out.transient)
-        return Label(query.key, out.status, prov, preference=out.preference, value=out.value)
+        if out.status == "ok":  # the query's form decides the label's field and checks the answer
+            return form_label(query, out.preference if out.preference is not None else out.value, prov)
+        return Label(query.key, out.status, prov)
 
     async def _judge_one(self, task: TaskSpec, query: Query, form: QueryKind, cf_error: str) -> Label:
         refused = self._refuse_images(task, query, form)

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from judgerl.config import OracleNoiseConfig
+from judgerl.forms.registry import form_label
 from judgerl.judges.base import OnLabel
 from judgerl.types import Label, Provenance, Query, TaskSpec
 
@@ -119,11 +120,9 @@ class OracleJudge:
             t0 = time.perf_counter()
             rng = query_rng(self.seed, q.key)
             if q.kind == "pairwise":
-                pref, raw = self._pairwise(q, rng)
-                label_kw: dict[str, float] = {"preference": pref}
+                answer, raw = self._pairwise(q, rng)
             else:
-                value, raw = self._verdict(task, q, rng)
-                label_kw = {"value": value}
+                answer, raw = self._verdict(task, q, rng)
             prov = Provenance(
                 judge_id=self.id,
                 model="oracle",
@@ -131,7 +130,7 @@ class OracleJudge:
                 latency_s=time.perf_counter() - t0,
                 is_oracle=True,
             )
-            label = Label(query_key=q.key, status="ok", provenance=prov, **label_kw)
+            label = form_label(q, answer, prov)
             labels.append(label)
             if on_label is not None:
                 on_label(q, label)

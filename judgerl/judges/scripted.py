@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from judgerl.forms.registry import form_label
 from judgerl.judges.base import OnLabel
 from judgerl.judges.oracle import query_rng
 from judgerl.types import Label, Provenance, Query, TaskSpec
@@ -124,9 +125,7 @@ class ScriptedJudge:
             return Label(query_key=q.key, status="abstain", provenance=self._prov("abstain", t0))
         x = float(ans)
         prov = self._prov(repr(x), t0)
-        if q.kind == "pairwise":
-            return Label(query_key=q.key, status="ok", provenance=prov, preference=x)
-        return Label(query_key=q.key, status="ok", provenance=prov, value=x)
+        return form_label(q, x, prov)
 
     def _prov(self, raw: str, t0: float, error: str = "", transient: bool = False) -> Provenance:
         return Provenance(

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from judgerl.config import JudgeConfig, ZeroShotConfig
+from judgerl.forms.registry import form_label
 from judgerl.judges.base import OnLabel
 from judgerl.judges.zero_shot_math import projection_matrix, reward_from_projection, unit_rows
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
@@ -194,13 +195,13 @@ class _ZeroShotJudge:
         if not all(math.isfinite(s) for s in seg_scores):
             return Label(q.key, "failed", prov(raw, error="non-finite zero-shot score", n=n))
         if q.kind != "pairwise":
-            return Label(q.key, "ok", prov(raw, n=n), value=seg_scores[0])
+            return form_label(q, seg_scores[0], prov(raw, n=n))
         diff = seg_scores[0] - seg_scores[1]
         if self.cfg.temperature > 0:
             pref = _sigmoid(diff / self.cfg.temperature)
         else:
             pref = 1.0 if diff > 0 else (0.0 if diff < 0 else 0.5)
-        return Label(q.key, "ok", prov(raw, n=n), preference=pref)
+        return form_label(q, pref, prov(raw, n=n))
 
 
 class EmbeddingJudge(_ZeroShotJudge):
