@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
 import sys
@@ -188,7 +189,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             if loaded.source == "prev":
                 print(f"judgerl: note: evaluating the previous checkpoint {loaded.path}", file=sys.stderr)
             model = loaded.value
-            out.update(evaluate(task, sb3_policy(model), args.episodes, seed=args.seed).as_metrics(prefix))
+            policy = sb3_policy(model, cfg.eval.deterministic)  # as the run evaluated it (seed 003: sampled)
+            out.update(evaluate(task, policy, args.episodes, seed=args.seed).as_metrics(prefix))
     out.update(evaluate(task, None, args.episodes, seed=args.seed).as_metrics("eval/random"))
     if len(out) <= 5:
         raise ConfigError(f"{run_dir} holds no trained agent yet (agent.zip); run it first")
@@ -318,6 +320,16 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(e, RunStopped):
             raise
         print(f"judgerl: run stopped: {e}", file=sys.stderr)
+        return 3
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Every write is atomic (checkpoints, state.json) or a committed transaction (labels): nothing is half-written.
+        print(
+            f"judgerl: disk full ({e}); every label bought and every checkpoint saved so far is intact. "
+            "Free some space and run the same command to resume.",
+            file=sys.stderr,
+        )
         return 3
     except KeyboardInterrupt as e:
         print(

@@ -67,6 +67,11 @@ def check_references(cfg: Any) -> None:
         raise ConfigError("judge.type: reward.model=zero_shot scores captions with the embedding judge; set embedding")
     if cfg.query.sampler == "disagreement" and cfg.query.kind == "pointwise":
         raise ConfigError("query.sampler: the pointwise form samples at random; use sampler=random")
+    if cfg.reward.model == "episode_classifier" and algo != "PPO":
+        raise ConfigError(
+            "agent.algo: the episode classifier's reward depends on the episode so far, which a replay buffer "
+            "cannot recompute after a refit; use agent.algo=PPO"
+        )
     if cfg.reward.mix.count_decay > 0 and algo != "PPO":
         raise ConfigError(
             "reward.mix.count_decay: count decay depends on the episode so far, which a replay buffer cannot "

@@ -1,4 +1,4 @@
-"""Kill points for fault-injection tests: SIGKILL the process at the n-th pass through a named write.
+"""Kill points for fault-injection tests: SIGKILL (or a full disk) at the n-th pass through a named write.
 
 Each place where a run writes something it depends on (a label committed, the
 queries registered, ``state.json``, a checkpoint, ``eval.json``, the report)
@@ -7,7 +7,9 @@ one dictionary lookup and nothing else. With ``JUDGERL_KILL_AT=name@n`` in the
 environment the process kills itself with SIGKILL the ``n``-th time it passes
 ``name`` -- the tests' way to crash a real run exactly there and check that
 resuming it loses nothing, pays nothing twice, and ends as an uninterrupted run.
-SQLite's and PostgreSQL's test suites inject faults the same way.
+``JUDGERL_DISK_FULL_AT=name@n`` raises ``OSError(ENOSPC)`` there instead, as a
+full disk would at the next write. SQLite's and PostgreSQL's test suites inject
+faults the same way.
 
 Names: ``label``, ``queries``, ``state``, ``checkpoint-files`` (a checkpoint's
 files are in place, its sidecar not yet), ``checkpoint``, ``eval_json``, ``report``.
@@ -15,22 +17,34 @@ files are in place, its sidecar not yet), ``checkpoint``, ``eval_json``, ``repor
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
 ENV = "JUDGERL_KILL_AT"
+DISK_FULL_ENV = "JUDGERL_DISK_FULL_AT"
 POINTS = ("label", "queries", "state", "checkpoint-files", "checkpoint", "eval_json", "report")
 _hits: dict[str, int] = {}
 
 
 def kill_point(name: str) -> None:
-    """SIGKILL this process if ``JUDGERL_KILL_AT`` names this point and this is its ``n``-th pass."""
-    spec = os.environ.get(ENV)
-    if not spec:
-        return
-    target, _, count = spec.partition("@")
-    if target != name:
-        return
-    _hits[name] = _hits.get(name, 0) + 1
-    if _hits[name] == int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    """SIGKILL this process (``JUDGERL_KILL_AT``) or raise ENOSPC (``JUDGERL_DISK_FULL_AT``) at the n-th pass."""
+    for env, act in ((ENV, _kill), (DISK_FULL_ENV, _disk_full)):
+        spec = os.environ.get(env)
+        if not spec:
+            continue
+        target, _, count = spec.partition("@")
+        if target != name:
+            continue
+        key = f"{env}:{name}"
+        _hits[key] = _hits.get(key, 0) + 1
+        if _hits[key] == int(count or 1):
+            act(name)
+
+
+def _kill(name: str) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _disk_full(name: str) -> None:
+    raise OSError(errno.ENOSPC, f"No space left on device (injected after {name})")

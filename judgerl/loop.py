@@ -323,6 +323,7 @@ def _pipeline(cfg: RunConfig) -> Path:
     if judge is not None and store is not None:
         summary["labels/used_for_reward"] = float(len(store.labelled(judge.id, min_iteration=0, run_id=run_id)))
         summary.update(store.stats(judge.id, run_id=run_id))
+        summary["labels/unresolved"] = float(len(store.unanswered(judge.id, run_id)))
     warning = label_health_warning(summary) if learns else None
     if warning:
         print(f"judgerl: {warning}", file=sys.stderr)

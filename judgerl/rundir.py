@@ -417,9 +417,9 @@ def label_health_warning(stats: Mapping[str, Any], planned: int | None = None, m
     head = f"warning: only {usable} of {int(total)} planned labels are usable"
     if transient > 0:
         return (
-            f"{head}: {transient} answer(s) failed transiently (timeouts, rate limits, server errors) and were "
-            "not asked again. Run the same command again to re-ask them; labels already stored are kept and "
-            "not paid for twice."
+            f"{head}: {transient} quer(ies) only ever failed transiently (timeouts, rate limits, server errors), "
+            "although each iteration asked the earlier ones again; they are left out of the reward model. Check "
+            "the server (judge/http_* in metrics.jsonl) before the next run."
         )
     return (
         f"{head} ({abstain} abstained, {failed} failed for good); the reward model was fitted on few labels. "

@@ -78,8 +78,9 @@ class RunState:
 
     Attributes:
         iteration: The iteration in progress (or next to start).
-        stage: Last completed stage of that iteration: ``start``, ``collected``,
-            ``judged``, ``fitted`` or ``trained``.
+        stage: Last completed stage of that iteration: ``start``, ``collected``
+            or ``judged`` (a fitted reward model and a trained agent are
+            recorded in their checkpoints' sidecars, ``CheckpointInfo.stage``).
         env_steps_collect: Env steps spent collecting segments so far.
         env_steps_train: Env steps spent training the agent so far.
         env_steps_repeated: Env steps of collection and co-trained agent training

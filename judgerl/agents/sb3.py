@@ -20,6 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from judgerl.agents.policies import merge_policy_kwargs, resolve_policy, resolve_policy_kwargs
 from judgerl.agents.replay import relabel_replay_buffer, replay_buffer_class
 from judgerl.config import AgentConfig
+from judgerl.configbase import ConfigError
 from judgerl.types import TaskSpec
 
 __all__ = ["ALGOS", "agent_from_config", "init_agent", "make_agent", "relabel_replay_buffer"]
@@ -267,12 +268,12 @@ def init_agent(
         device: torch device.
 
     Raises:
-        ValueError: When the file does not load as ``algo``.
+        ConfigError: When the file does not load as ``algo`` (a one-line user error).
     """
     try:
         model = ALGOS[algo].load(str(path), env=venv, device=device, **{k: _schedule(v) for k, v in overrides.items()})
     except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise ValueError(f"agent.init: {path} does not load as a {algo} agent for this env: {e}") from e
+        raise ConfigError(f"agent.init: {path} does not load as a {algo} agent for this env: {e}") from None
     model.num_timesteps = 0
     return quiet(model)
 

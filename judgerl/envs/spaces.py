@@ -11,7 +11,7 @@ space's key order. The same rule is used for single observations
 (:func:`flatten_batch`), so a reward model scores training steps exactly as it
 scored the labelled ones. Rows round-trip to structured observations with
 :func:`unflatten_batch` (a reward model's own feature extractor may need the
-grid or the dict back). Decision 0013 says why flat float32 rows.
+grid or the dict back). Decision 0015 says why flat float32 rows.
 """
 
 from __future__ import annotations

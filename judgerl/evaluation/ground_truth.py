@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from judgerl.envs.factory import make_env
-from judgerl.envs.spaces import index_obs, stack_obs
+from judgerl.envs.spaces import flatten_one, index_obs, stack_obs
 from judgerl.types import EvalResult, TaskSpec
 
 Policy = Callable[[Any], np.ndarray]
@@ -65,7 +65,7 @@ def evaluate(task: TaskSpec, policy: Policy | None, episodes: int, seed: int) ->
                 done = bool(terminated or truncated)
             returns.append(total)
             lengths.append(steps)
-            successes.append(bool(task.success(total, np.asarray(obs))))
+            successes.append(bool(task.success(total, flatten_one(env.observation_space, obs))))
             for k, v in dict(info.get("episode_facts", {})).items():
                 facts.setdefault(k, []).append(float(v))
     finally:
@@ -103,7 +103,7 @@ def evaluate_vec(task: TaskSpec, policy: Policy | None, episodes: int, seed: int
                 returns.append(float(ep["r"]))
                 lengths.append(int(ep["l"]))
                 final = infos[i].get("terminal_observation", index_obs(obs, int(i)))
-                successes.append(bool(task.success(float(ep["r"]), np.asarray(final))))
+                successes.append(bool(task.success(float(ep["r"]), flatten_one(venv.observation_space, final))))
                 for k, v in dict(infos[i].get("episode_facts", {})).items():
                     facts.setdefault(k, []).append(float(v))
     finally:

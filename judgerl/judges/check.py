@@ -361,7 +361,7 @@ def _compare(
     threshold): agreement of the *pairs derived from the scores* with the true
     returns, i.e. the share of probe pairs with different true returns that the
     scores order the same way — exactly how such scores become reward-model
-    targets (judgerl/reward/targets.py).
+    targets (the pointwise form, judgerl/forms/pointwise.py).
     """
     idx = [i for i, (a, b) in enumerate(zip(labels, truth, strict=True)) if a.status == "ok" and b.status == "ok"]
     if not idx:

@@ -81,8 +81,8 @@ class RewardConfig(_Stage):
         0.2,
         ge=0.0,
         lt=1.0,
-        description="Share of targets held out for validation (episode classifier: also the share of its "
-        "training verdicts used for early stopping).",
+        description="Share of targets held out for validation, chosen by a hash so each keeps its side "
+        "(episode classifier: its reported accuracy; early stopping uses reward.classifier.early_stop_fraction).",
     )
     warm_start: bool = Field(True, description="Continue from the previous fit's weights each iteration.")
     restandardize: bool = Field(

@@ -22,7 +22,6 @@ rebuilt from the runs' outputs every time.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -133,15 +132,13 @@ def run_study(cfg: StudyConfig) -> Path:
     study_dir = cfg.run_dir
     study_dir.mkdir(parents=True, exist_ok=True)
     (study_dir / "config.yaml").write_text(dump_study_config(cfg))
-    t0 = time.perf_counter()
     naive, feedback = naive_run(cfg), feedback_run(cfg)
     validate_references(naive)
     run(naive)
     validate_references(feedback)
     _preflight(cfg, feedback)
     run(feedback)
-    result = _report(cfg, naive, feedback)
-    result["study/seconds_this_invocation"] = time.perf_counter() - t0
+    _report(cfg, naive, feedback)
     return study_dir
 
 
@@ -192,7 +189,7 @@ def judge_numbers(cfg: StudyConfig, feedback: RunConfig) -> dict[str, Any]:
     out: dict[str, Any] = {
         "study/judge_type": cfg.judge.type,
         "study/judge_calls": float(len(rows)),
-        "study/test_episodes": float(cfg.label_counts()[1]),
+        "study/test_episodes": float("nan"),  # the held-out share (a hash split); the fit says how many
         "study/verdicts_ok": float(ok.sum()),
         "study/verdicts_unusable": float((~ok).sum()),
         "study/judge_agreement": float((verdict[ok] == truth[ok]).mean()) if ok.any() else float("nan"),
@@ -211,6 +208,7 @@ def judge_numbers(cfg: StudyConfig, feedback: RunConfig) -> dict[str, Any]:
         out["study/classifier_test_acc_verdicts"] = fit.get("reward/val_accuracy", float("nan"))
         out["study/classifier_test_acc_truth"] = fit.get("reward/val_accuracy_truth", float("nan"))
         out["study/classifier_train_episodes"] = fit.get("reward/n_train", float("nan"))
+        out["study/test_episodes"] = fit.get("reward/n_val", float("nan"))
     judged = [r for r in records if r.get("stage") == "judge"]
     out["study/judge_calls_this_run"] = float(judged[-1].get("judge/calls", 0.0)) if judged else 0.0
     return out

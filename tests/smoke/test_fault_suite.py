@@ -72,10 +72,12 @@ ALL = [
 ]
 
 
-def judgerl_run(runs_dir: Path, name: str, base_url: str, kill: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "JUDGERL_KILL_AT"}
+def judgerl_run(
+    runs_dir: Path, name: str, base_url: str, kill: str | None = None, fault: str = "JUDGERL_KILL_AT"
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("JUDGERL_KILL_AT", "JUDGERL_DISK_FULL_AT")}
     if kill is not None:
-        env["JUDGERL_KILL_AT"] = kill
+        env[fault] = kill
     sets = [*CONFIG, f"runs_dir={runs_dir}", f"name={name}", f"judge.client.base_url={base_url}"]
     # --force: the fake server answers "A" to every pair, which the preflight rightly fails.
     cmd = [sys.executable, "-m", "judgerl.cli", "run", "--force", "--set", *sets]
@@ -93,10 +95,14 @@ def reward_weights(run_dir: Path) -> list[torch.Tensor]:
     return [t for member in blob["members"] for t in member.values()]
 
 
-def complete_run(runs_dir: Path, name: str, kill: str | None) -> tuple[Path, int]:
-    """Run (killed at ``kill``, then resumed); returns the run dir and the requests the server saw."""
+def complete_run(runs_dir: Path, name: str, kill: str | None, disk_full: bool = False) -> tuple[Path, int]:
+    """Run (killed, or out of disk, at ``kill``; then resumed); returns the run dir and the requests the server saw."""
     with FakeOpenAIServer() as srv:
-        if kill is not None:
+        if kill is not None and disk_full:
+            full = judgerl_run(runs_dir, name, srv.base_url, kill, fault="JUDGERL_DISK_FULL_AT")
+            assert full.returncode == 3, f"rc {full.returncode}\n{full.stderr[-2000:]}"
+            assert "disk full" in full.stderr and "Traceback" not in full.stderr
+        elif kill is not None:
             killed = judgerl_run(runs_dir, name, srv.base_url, kill)
             assert killed.returncode == -9, (
                 f"the run did not die at {kill}: rc {killed.returncode}\n{killed.stderr[-2000:]}"
@@ -141,4 +147,17 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(
 @pytest.mark.parametrize(("point", "n"), ALL, ids=[f"{p}@{n}" for p, n in ALL])
 def test_every_kill_point(baseline: tuple[Path, int], tmp_path: Path, point: str, n: int) -> None:
     run_dir, requests = complete_run(tmp_path, "killed", f"{point}@{n}")
+    check_equivalent(baseline, run_dir, requests)
+
+
+DISK_FULL = [("label", 3), ("checkpoint", 2)]
+
+
+@pytest.mark.parametrize(("point", "n"), DISK_FULL, ids=[f"{p}@{n}" for p, n in DISK_FULL])
+def test_a_full_disk_stops_the_run_cleanly_and_it_resumes_once_space_is_freed(
+    baseline: tuple[Path, int], tmp_path: Path, point: str, n: int
+) -> None:
+    # The disk fills right after a write (the next write fails with ENOSPC): one line, exit 3, and the
+    # resumed run (space freed: no more injected failures) ends exactly as the uninterrupted one.
+    run_dir, requests = complete_run(tmp_path, "full", f"{point}@{n}", disk_full=True)
     check_equivalent(baseline, run_dir, requests)
