@@ -246,6 +246,12 @@ class RunConfig(_Stage):
         """The run directory, ``<runs_dir>/<name>``."""
         return Path(self.runs_dir) / self.name
 
+    @property
+    def store_path(self) -> Path:
+        """The label store's file: ``labels.store`` relative to the run directory, or absolute."""
+        p = Path(self.labels.store)
+        return p if p.is_absolute() else self.run_dir / p
+
 
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"invalid configuration ({source}):"]

@@ -49,7 +49,7 @@ from judgerl.labels.cached import CachedJudge, carry_spending
 from judgerl.loop_parts import count_key_fn, ensure_run_id, judge_metrics, learned_values, open_store
 from judgerl.reward.mixing import RewardMixer
 from judgerl.reward.registry import RewardSpec, get_reward_entry
-from judgerl.rundir import RunLock, count_label_rows, label_health_warning, prepare_run_dir, store_path
+from judgerl.rundir import RunLock, count_label_rows, label_health_warning, prepare_run_dir
 from judgerl.runstate import RunState, StepLedger, label_schedule, step_schedule, write_atomic
 from judgerl.tasks import get_task
 
@@ -236,7 +236,7 @@ def _pipeline(cfg: RunConfig) -> Path:
             keys = {q.key for q in queries}
             retry = [q for q in store.unanswered(judge.id, run_id) if q.key not in keys]
             labels = judge.judge(task, [*queries, *retry], iteration=it)
-            state.labels_bought = count_label_rows(store_path(cfg)) or 0
+            state.labels_bought = count_label_rows(cfg.store_path) or 0
             timed("judge", t0)
             if any(lab.provenance.transient and lab.provenance.error.startswith("budget") for lab in labels):
                 state.save(run_dir)

@@ -40,16 +40,10 @@ def ensure_run_id(run_dir: Path) -> str:
 
 def open_store(cfg: RunConfig, run_id: str) -> LabelStore:
     """The run's label store; a store private to the run adopts rows written before runs had ids."""
-    store = LabelStore(store_path(cfg), fsync=cfg.labels.fsync)
+    store = LabelStore(cfg.store_path, fsync=cfg.labels.fsync)
     if not Path(cfg.labels.store).is_absolute():
         store.claim_unowned(run_id)
     return store
-
-
-def store_path(cfg: RunConfig) -> Path:
-    """The label store's file: ``labels.store`` relative to the run directory, or absolute."""
-    p = Path(cfg.labels.store)
-    return p if p.is_absolute() else cfg.run_dir / p
 
 
 def judge_metrics(judge: CachedJudge) -> dict[str, float]:

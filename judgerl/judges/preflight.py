@@ -13,7 +13,6 @@ once: rerunning it, or the run that follows, reuses the answers.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -131,8 +130,7 @@ def run_preflight(cfg: RunConfig, n_probes: int = 64, run_id: str | None = None)
         policy=_init_policy(cfg, task),
     )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    store_path = Path(cfg.labels.store)
-    store = LabelStore(store_path if store_path.is_absolute() else cfg.run_dir / store_path, fsync=cfg.labels.fsync)
+    store = LabelStore(cfg.store_path, fsync=cfg.labels.fsync)
     try:
         judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, iteration=PREFLIGHT_ITERATION, run_id=run_id)
         carry_spending(judge, store, run_id=run_id)

@@ -172,11 +172,11 @@ def _records(run_dir: Path) -> list[dict[str, Any]]:
 
 def judge_numbers(cfg: StudyConfig, feedback: RunConfig) -> dict[str, Any]:
     """The judge against ground truth, and the classifier, from the feedback run's store and metrics."""
-    from judgerl.loop_parts import ensure_run_id, store_path
+    from judgerl.loop_parts import ensure_run_id
     from judgerl.reward.episode_classifier import binary_auc
 
     run_id = ensure_run_id(feedback.run_dir)
-    with LabelStore(store_path(feedback), fsync=False) as store:
+    with LabelStore(feedback.store_path, fsync=False) as store:
         rows = store.labelled(None, statuses=("ok", "abstain", "failed"), min_iteration=0, run_id=run_id)
         stats = store.stats(None, run_id=run_id)
     values = np.array([lab.value if lab.status == "ok" and lab.value is not None else np.nan for _, lab in rows])
