@@ -188,7 +188,7 @@ def test_label_health_warning() -> None:
     assert label_health_warning(healthy) is None
     flaky = {"labels/usable": 50.0, "labels/transient": 150.0, "budget/labels_planned": 200.0}
     msg = label_health_warning(flaky)
-    assert msg is not None and "50 of 200" in msg and "150" in msg and "same command" in msg
+    assert msg is not None and "50 of 200" in msg and "150" in msg and "left out of the reward model" in msg
     poor = {"labels/usable": 20.0, "labels/abstain": 170.0, "labels/failed": 10.0}
     msg = label_health_warning(poor, planned=200)
     assert msg is not None and "170 abstained" in msg and "check-judge" in msg
