@@ -46,7 +46,15 @@ from judgerl.faults import kill_point
 from judgerl.forms import QueryPlan, TargetPlan, get_form
 from judgerl.judges.factory import make_judge, value_scale
 from judgerl.labels.cached import CachedJudge, carry_spending
-from judgerl.loop_parts import count_key_fn, ensure_run_id, judge_metrics, learned_values, open_store
+from judgerl.loop_parts import (
+    begin_collection,
+    count_key_fn,
+    ensure_run_id,
+    judge_metrics,
+    learned_values,
+    open_store,
+    settle_collection,
+)
 from judgerl.reward.mixing import RewardMixer
 from judgerl.reward.registry import RewardSpec, get_reward_entry
 from judgerl.rundir import RunLock, count_label_rows, label_health_warning, prepare_run_dir
@@ -138,10 +146,11 @@ def _pipeline(cfg: RunConfig) -> Path:
     reward_path = run_dir / "reward_model.pt"
     load_reward = entry.load
     reward: Any = None
+    reward_info: CheckpointInfo | None = None  # what the loaded checkpoint holds: a fit it need not redo
     if load_reward is not None:
         loaded_reward = load_checkpoint(reward_path, lambda path, _: load_reward(path))
         note_load("reward_model", loaded_reward)
-        reward = loaded_reward.value
+        reward, reward_info = loaded_reward.value, loaded_reward.info
     reward = reward if reward is not None else entry.build(spec)
     mixer = RewardMixer(cfg.reward.mix, n_envs, momentum=cfg.env.reward_scale_momentum)
     if "mixer" in state.extra:
@@ -183,6 +192,8 @@ def _pipeline(cfg: RunConfig) -> Path:
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(a.total_timesteps, cfg.iterations, rollout_size(agent))
 
+    # A collection whose queries were (or were not) registered when the last process died.
+    settle_collection(state, store, run_id)
     for it in range(state.iteration, cfg.iterations):
         # One stream per stage and iteration, so a resumed run that skips a stage (its queries are stored)
         # still draws in the next stage exactly what an uninterrupted run draws.
@@ -216,16 +227,19 @@ def _pipeline(cfg: RunConfig) -> Path:
                     progress=lambda n: ledger.record("collect", n),
                     n_episodes=cfg.collect_episodes,
                 )
-                state.env_steps_collect += spent
-                ledger.clear("collect")  # saved with the registered queries below
                 timed("collect", t0)
 
                 # ── Ask: the form builds this iteration's queries (registered before they are judged) ──
                 t0 = time.perf_counter()
                 want = labels_per_iter[it] + state.extra.get("label_shortfall", 0)
                 queries = form.queries(episodes, want, rng_ask, plan)
-                state.extra["label_shortfall"] = want - len(queries)
+                # The steps and the shortfall count once the queries are registered, not before (a kill between
+                # the two must neither lose the steps nor count them twice): a two-step commit through state.json.
+                ledger.clear("collect")
+                begin_collection(state, it, spent, want - len(queries))
+                state.save(run_dir)
                 store.add_queries(queries, iteration=it, run_id=run_id)
+                settle_collection(state, store, run_id)
                 state.stage = "collected"
                 state.save(run_dir)
                 timed("query", t0)
@@ -250,16 +264,24 @@ def _pipeline(cfg: RunConfig) -> Path:
             # ── ④ Fit the reward model on the form's targets from every usable label so far ──
             # (preflight probes, iteration -1, are paid for but not part of the label budget)
             t0 = time.perf_counter()
-            # In query order, not arrival order: answers of concurrent requests may come back in any order.
-            labelled = sorted(store.labelled(judge.id, min_iteration=0, run_id=run_id), key=lambda r: r[1].query_key)
-            targets = form.targets(labelled, rng_fit, targets_plan)
-            if len(targets) == 0:
-                raise NoUsableLabels(
-                    f"iteration {it}: the judge gave no usable label yet (see labels.sqlite: "
-                    f"{store.stats(judge.id, run_id=run_id)}); check it with `judgerl check-judge`, then run again"
+            if reward_info is not None and reward_info.iteration == it and reward_info.stage == "fitted":
+                # This iteration's fit was saved before the last process died: refitting would warm-start from it.
+                fit_metrics = dict(reward_info.extra.get("metrics", {}))
+            else:
+                # In query order, not arrival order: answers of concurrent requests may come back in any order.
+                labelled = sorted(
+                    store.labelled(judge.id, min_iteration=0, run_id=run_id), key=lambda r: r[1].query_key
                 )
-            fit_metrics = reward.fit(targets, rng_fit)
-            save_checkpoint(reward_path, reward.save, CheckpointInfo(iteration=it, stage="fitted", labels=len(targets)))
+                targets = form.targets(labelled, rng_fit, targets_plan)
+                if len(targets) == 0:
+                    raise NoUsableLabels(
+                        f"iteration {it}: the judge gave no usable label yet (see labels.sqlite: "
+                        f"{store.stats(judge.id, run_id=run_id)}); check it with `judgerl check-judge`, then run again"
+                    )
+                fit_metrics = reward.fit(targets, rng_fit)
+                info = CheckpointInfo(iteration=it, stage="fitted", labels=len(targets), extra={"metrics": fit_metrics})
+                save_checkpoint(reward_path, reward.save, info)
+            reward_info = None
             venv.set_reward_model(reward)
             # A new fit has a new scale (and threshold): re-estimate them on this iteration's data right away.
             mixer.calibrate(learned_values(venv, reward, [s for q in queries for s in q.segments]))

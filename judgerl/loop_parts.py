@@ -12,6 +12,7 @@ from judgerl.config import RunConfig
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 from judgerl.labels.cached import CachedJudge
 from judgerl.labels.store import LabelStore
+from judgerl.runstate import RunState
 from judgerl.types import Segment, TaskSpec
 
 
@@ -87,3 +88,25 @@ def learned_values(venv: LearnedRewardVecEnv, reward: Any, segments: Sequence[Se
         for t in range(1, s.length):
             out.append(stream.step(obs[t], np.array([t == s.length - 1]))[0])
     return np.asarray(out, np.float32)
+
+
+def begin_collection(state: RunState, iteration: int, steps: int, shortfall: int) -> None:
+    """Record a finished collection as pending, before its queries are registered (the caller saves ``state``).
+
+    Its env steps and label shortfall count only once the queries are in the
+    store (:func:`settle_collection`), so a kill between the two commits
+    neither loses the steps nor counts them twice.
+    """
+    state.extra["pending_collection"] = {"iteration": iteration, "steps": int(steps), "shortfall": int(shortfall)}
+
+
+def settle_collection(state: RunState, store: LabelStore | None, run_id: str) -> None:
+    """Count a pending collection: as collected if its queries are registered, else as thrown away."""
+    pending = state.extra.pop("pending_collection", None)
+    if not pending:
+        return
+    if store is not None and store.queries_for_iteration(int(pending["iteration"]), run_id=run_id):
+        state.env_steps_collect += int(pending["steps"])
+        state.extra["label_shortfall"] = int(pending["shortfall"])
+    else:
+        state.env_steps_repeated += int(pending["steps"])
