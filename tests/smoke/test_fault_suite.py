@@ -14,8 +14,8 @@ with the uninterrupted run of the same config:
   final evaluation are identical (iterations restart from reproducible states).
 
 Two kill points and one full disk run in the default tier; the whole list (16 kill
-points: every write point, early and late passes, and a second full disk) runs
-with ``make test-slow``.
+points: every write point, early and late passes; a full disk after each kind of
+write) runs with ``make test-slow``.
 """
 
 from __future__ import annotations
@@ -151,10 +151,18 @@ def test_every_kill_point(baseline: tuple[Path, int], tmp_path: Path, point: str
     check_equivalent(baseline, run_dir, requests)
 
 
-DISK_FULL = [("label", 3), pytest.param("checkpoint", 2, marks=pytest.mark.slow)]
+# A full disk after one write of each kind (the next write fails with ENOSPC); the first runs by default.
+DISK_FULL = [
+    ("label", 3),
+    *(
+        pytest.param(p, n, marks=pytest.mark.slow)
+        for p, n in [("queries", 2), ("state", 4), ("checkpoint-files", 2), ("checkpoint", 2), ("eval_json", 1)]
+    ),
+]
+DISK_FULL_IDS = ["label@3", "queries@2", "state@4", "checkpoint-files@2", "checkpoint@2", "eval_json@1"]
 
 
-@pytest.mark.parametrize(("point", "n"), DISK_FULL, ids=["label@3", "checkpoint@2"])
+@pytest.mark.parametrize(("point", "n"), DISK_FULL, ids=DISK_FULL_IDS)
 def test_a_full_disk_stops_the_run_cleanly_and_it_resumes_once_space_is_freed(
     baseline: tuple[Path, int], tmp_path: Path, point: str, n: int
 ) -> None:
