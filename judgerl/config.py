@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -94,12 +94,20 @@ class QueryConfig(_Stage):
     kind: str = Field(
         "pairwise",
         description="Feedback form (`judgerl.forms`): pairwise (which of two segments is better), pointwise "
-        "(a score for one segment), episode (a verdict on a whole episode).",
+        "(a score for one segment), episode (a verdict on a whole episode), caption_pairs (which of two "
+        "one-step captions, e.g. game messages, shows more progress; Motif).",
     )
     sampler: Literal["random", "disagreement"] = Field(
         "random", description="random items, or the ones the reward model's members disagree on most (active)."
     )
     candidate_factor: int = Field(4, ge=1, le=100, description="Disagreement sampler: candidates drawn per query kept.")
+    empty_pair_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="caption_pairs: share of pairs showing one empty message beside a non-empty one (Motif keeps "
+        "some, so the reward model learns where 'nothing happened' ranks); pairs of two empty messages never occur.",
+    )
 
 
 class LabelConfig(_Stage):
@@ -175,6 +183,13 @@ class EvalConfig(_Stage):
     deterministic: bool = Field(
         True, description="Greedy actions in evaluation (false: actions sampled from the policy, as seed 003)."
     )
+    audit_top: int | None = Field(
+        None,
+        ge=0,
+        description="Reward audit: captions kept in reward_audit.json, ranked by the learned reward the final agent "
+        "collected on them over eval.episodes episodes; 0 = off; null = 20 for caption-judged runs "
+        "(query.kind caption_pairs or reward.model caption_preference), else off.",
+    )
 
 
 NO_LABELS = ("none", "zero_shot")
@@ -201,6 +216,14 @@ class RunConfig(_Stage):
     iterations: int = Field(5, ge=1, le=1000, description="Outer-loop iterations (collect, judge, fit, train).")
     collect_steps: int = Field(
         2_000, ge=1, description="Env steps collected per iteration for segments (counted in the step budget)."
+    )
+    collect_noise: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: [0.0],
+        min_length=1,
+        description="e-greedy noise levels of the collection policy after iteration 0 (D-REX style): collection "
+        "env i runs at level i mod len, each action random with probability e, so the judge also sees degraded "
+        "behaviour and its failures; 4 levels share the collection steps evenly over 4 collection envs. [0.0] "
+        "collects with the plain policy.",
     )
     collect_episodes: int | None = Field(
         None,

@@ -85,6 +85,12 @@ def check_references(cfg: Any) -> None:
         raise ConfigError(
             f"judge.type: unknown judge type {cfg.judge.type!r}; choose one of: {', '.join(judge_types())}"
         )
+    chat_captions = cfg.judge.type == "openai" and entry.fits is not None and cfg.query.kind == "caption_pairs"
+    if chat_captions and cfg.judge.form not in ("caption_pairs", "pointwise"):
+        raise ConfigError(
+            "judge.form: a chat judge answers caption_pairs queries with judge.form: caption_pairs (Motif's "
+            "prompt) or pointwise (each message scored alone); set one"
+        )
     if cfg.judge.type in ("clip",) and not cfg.task.render:
         raise ConfigError("task.render: the clip judge looks at frames; set task.render=true")
 

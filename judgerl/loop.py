@@ -165,6 +165,7 @@ def _pipeline(cfg: RunConfig) -> Path:
         sampler=cfg.query.sampler,
         candidate_factor=cfg.query.candidate_factor,
         uncertainty=disagreement if callable(disagreement) else None,
+        empty_pair_share=cfg.query.empty_pair_share,
     )
     targets_plan = TargetPlan(
         val_fraction=cfg.reward.val_fraction,
@@ -221,11 +222,12 @@ def _pipeline(cfg: RunConfig) -> Path:
                     seed=cfg.seed * 1000 + it,
                     policy=sb3_policy(agent, deterministic=False) if acting else None,
                     render=cfg.task.render,
-                    n_envs=min(4, n_envs),
+                    n_envs=max(min(4, n_envs), len(cfg.collect_noise)),  # one env at least per noise level
                     episode_prefix=f"it{it}-",
                     frame_size=cfg.task.frame_size,
                     progress=lambda n: ledger.record("collect", n),
                     n_episodes=cfg.collect_episodes,
+                    noise=cfg.collect_noise,
                 )
                 timed("collect", t0)
 

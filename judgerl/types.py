@@ -23,6 +23,9 @@ LabelStatus = Literal["ok", "abstain", "failed"]
 QueryKind = str
 """The name of a registered feedback form (``judgerl.forms``): ``pairwise``, ``pointwise``, ``episode``, ..."""
 Modality = Literal["frames", "captions", "state"]
+NO_MESSAGE = "(no message)"
+"""The caption of a step where nothing was reported (e.g. NetHack's empty message line). A caption is
+never empty (``check_task``); forms that sample captions (``caption_pairs``) treat this one as empty."""
 
 
 def _hash_arrays(*parts: Any) -> str:

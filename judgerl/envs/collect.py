@@ -8,7 +8,7 @@ then reset by us), and lets the step budget be spent exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -92,6 +92,7 @@ def collect_episodes(
     frame_size: int | None = 256,
     progress: Callable[[int], None] | None = None,
     n_episodes: int | None = None,
+    noise: Sequence[float] = (0.0,),
 ) -> tuple[list[Episode], int]:
     """Run the task's env for exactly ``n_steps`` steps and return what happened as episodes.
 
@@ -121,6 +122,16 @@ def collect_episodes(
         progress: Called with the steps spent so far after every round of
             ``n_envs`` steps (the run loop records them, see ``StepLedger``).
         n_episodes: Stop once this many episodes have ended (see above).
+        noise: e-greedy noise levels, as in D-REX (Brown et al., 2019): at each
+            step of an env run at level e the policy's action is replaced, with
+            probability e, by a uniformly random one (Discrete and Box alike),
+            so the pool also holds degraded behaviour and its failures. Env
+            ``i`` runs at ``noise[i % len(noise)]`` throughout, and the envs
+            step in lock-step, so each level gets its share of ``n_steps``
+            (equal shares when ``n_envs`` is a multiple of ``len(noise)``) and
+            long episodes are not cut short. ``(0.0,)`` (the default) is the
+            plain policy and draws no extra random numbers; the levels do
+            nothing when ``policy`` is ``None``.
 
     Returns:
         ``(episodes, steps_spent)``; ``steps_spent == n_steps`` unless
@@ -131,6 +142,9 @@ def collect_episodes(
     """
     if n_steps < 0:
         raise ValueError(f"n_steps must be non-negative, got {n_steps}")
+    levels = [float(e) for e in noise]
+    if not levels or any(not 0.0 <= e <= 1.0 for e in levels):
+        raise ValueError(f"noise levels must be a non-empty list of probabilities in [0, 1], got {list(noise)}")
     if n_steps == 0:
         return [], 0
     n_envs = max(1, min(n_envs, n_steps))
@@ -147,6 +161,9 @@ def collect_episodes(
     buffers = [_Buffer() for _ in range(n_envs)]
     last_info: list[dict[str, Any]] = [{} for _ in range(n_envs)]
     episodes: list[Episode] = []
+    noisy = policy is not None and any(e > 0.0 for e in levels)
+    coin = np.random.default_rng([seed, 0x0D1E]) if noisy else None  # its own stream: e = 0 draws nothing
+    eps = np.array([levels[i % len(levels)] for i in range(n_envs)])
 
     def _next_id() -> str:
         return f"{episode_prefix}{seed}-{len(episodes)}"
@@ -161,6 +178,12 @@ def collect_episodes(
                 actions = np.asarray(policy(stack_obs(obs_space, obs[:k])))
                 if len(actions) != k:
                     raise ValueError(f"policy returned {len(actions)} actions for a batch of {k} observations")
+                if coin is not None:
+                    swap = coin.random(k) < eps[:k]
+                    if swap.any():
+                        actions = list(actions)
+                        for j in np.flatnonzero(swap):
+                            actions[j] = envs[j].action_space.sample()
             for i in range(k):
                 a = _env_action(actions[i], space)
                 buf = buffers[i]

@@ -74,7 +74,8 @@ def final_evaluation(
     Returns:
         ``eval/...`` metrics (co-trained agent), ``eval/random/...``,
         ``eval/fresh/...``, ``eval/true_reward/...``, ``eval/true_reward_same_hp/...``,
-        normalised scores, and ``budget/env_steps_fresh``.
+        normalised scores, ``budget/env_steps_fresh``, and the reward audit's ``audit/*``
+        (``judgerl.evaluation.reward_audit``; it also writes ``reward_audit.json``).
     """
     seed = 20_000 + cfg.seed
     summary: dict[str, Any] = {}
@@ -120,4 +121,11 @@ def final_evaluation(
                     summary[f"{who}/return_mean"], rand.return_mean, base_return
                 )
         timed("baseline", t0)
+    if reward.learned:
+        # Last, so the audit's episodes (and a stochastic policy's draws) change nothing evaluated above.
+        from judgerl.evaluation.reward_audit import final_audit
+
+        t0 = time.perf_counter()
+        summary.update(final_audit(cfg, task, agent, reward.make_env))
+        timed("eval", t0)
     return summary

@@ -97,6 +97,7 @@ def write_report(run_dir: str | Path) -> Path:
     groups: list[tuple[str, str | tuple[str, ...]]] = [
         ("Ground truth (final agent, fresh agent, baselines)", "eval"),
         ("Judge and labels", ("judge", "labels")),
+        ("Reward audit", "audit"),
         ("Budget", "budget"),
         ("Wall-clock per stage (s)", "time"),
     ]
@@ -104,6 +105,9 @@ def write_report(run_dir: str | Path) -> Path:
         rows = [(k, v) for k, v in sorted(ev.items()) if k.startswith(prefix)]
         if rows:
             parts.append(f"<h2>{title}</h2>{_table(rows)}")
+    from judgerl.evaluation.reward_audit import audit_html
+
+    parts.append(audit_html(run_dir))
     for img in _plots(run_dir, records):
         parts.append(f'<p><img src="{img}" alt="{img}"></p>')
     gifs = sorted((run_dir / "media").glob("*.gif")) if (run_dir / "media").exists() else []

@@ -9,7 +9,7 @@ from judgerl.forms.base import (
     VerdictTargets,
     target_kind,
 )
-from judgerl.forms.registry import form_names, get_form, register_form, unregister_form
+from judgerl.forms.registry import form_names, get_form, is_pair, register_form, unregister_form
 
 __all__ = [
     "FeedbackForm",
@@ -20,6 +20,7 @@ __all__ = [
     "VerdictTargets",
     "form_names",
     "get_form",
+    "is_pair",
     "register_form",
     "target_kind",
     "unregister_form",

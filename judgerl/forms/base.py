@@ -42,6 +42,8 @@ class QueryPlan:
             model's members disagree on most; needs ``uncertainty``).
         candidate_factor: Disagreement sampling: candidates drawn per query kept.
         uncertainty: The reward model's disagreement function, or ``None``.
+        empty_pair_share: ``caption_pairs``: share of pairs that show one empty
+            message beside a non-empty one (``query.empty_pair_share``).
     """
 
     segment_length: int = 25
@@ -49,6 +51,7 @@ class QueryPlan:
     sampler: Literal["random", "disagreement"] = "random"
     candidate_factor: int = 4
     uncertainty: Uncertainty | None = None
+    empty_pair_share: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,18 @@ def form_arity(name: str) -> int:
     return form.arity
 
 
+def is_pair(kind: str) -> bool:
+    """Whether queries of form ``kind`` show two items and are answered with a preference for the first.
+
+    Judges answer such queries as they answer ``pairwise`` ones (``BothOrders``
+    swaps them, preflight measures swap consistency); ``caption_pairs`` is one.
+
+    Raises:
+        ValueError: Unknown form name.
+    """
+    return form_arity(kind) == 2
+
+
 def form_label(query: Query, answer: float | None, provenance: Provenance) -> Label:
     """The label a judge's ``answer`` to ``query`` makes, by the query's form (``FeedbackForm.label``).
 
@@ -74,11 +86,12 @@ def form_label(query: Query, answer: float | None, provenance: Provenance) -> La
 
 
 def _register_builtins() -> None:
+    from judgerl.forms.caption_pairs import CaptionPairsForm
     from judgerl.forms.episode import EpisodeForm
     from judgerl.forms.pairwise import PairwiseForm
     from judgerl.forms.pointwise import PointwiseForm
 
-    for form in (PairwiseForm(), PointwiseForm(), EpisodeForm()):
+    for form in (PairwiseForm(), PointwiseForm(), EpisodeForm(), CaptionPairsForm()):
         register_form(form)
 
 

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Literal
 
+from judgerl.forms.registry import is_pair
 from judgerl.judges.base import Judge, OnLabel
 from judgerl.types import Label, Provenance, Query, TaskSpec
 
@@ -28,9 +29,9 @@ def swapped(query: Query) -> Query:
         The query ``(B, A)``; its preference ``p'`` means ``P(B≻A)``, so ``1 − p'``
         is the preference for A.
     """
-    if query.kind != "pairwise":
-        raise ValueError(f"only pairwise queries can be swapped, got {query.kind}")
-    return Query(kind="pairwise", segments=(query.segments[1], query.segments[0]))
+    if not is_pair(query.kind):
+        raise ValueError(f"only two-item queries (pairwise, caption_pairs) can be swapped, got {query.kind}")
+    return Query(kind=query.kind, segments=(query.segments[1], query.segments[0]))
 
 
 def opposite(p: float, q: float) -> bool:
@@ -97,7 +98,7 @@ class BothOrders:
         inner: list[Query] = []
         slots: list[tuple[int, ...]] = []
         for q in queries:
-            if q.kind == "pairwise":
+            if is_pair(q.kind):
                 slots.append((len(inner), len(inner) + 1))
                 inner.extend((q, swapped(q)))
             else:

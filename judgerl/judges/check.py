@@ -10,7 +10,13 @@ verdict (which catches a judge whose scores are inverted).
 Scoring conventions, shared by agreement and swap consistency: two pairwise
 answers that pick the same segment (or are both ties) score 1, opposite picks
 score 0, a tie beside a pick scores 0.5 ("ties count as half"). Only probes
-where both labels are ``ok`` are compared.
+where both labels are ``ok`` are compared. Two-item forms other than
+``pairwise`` (``caption_pairs``) are checked the same way.
+
+When the reference judge answers a documented *proxy* rather than the truth
+(``proxy``: caption pairs have no ground truth), its agreement is reported as
+``proxy_agreement``, over the probes the proxy does not call a tie, and is
+not graded: a proxy cannot fail a judge.
 """
 
 from __future__ import annotations
@@ -23,10 +29,22 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import rankdata
 
+from judgerl.forms.registry import is_pair
 from judgerl.judges.base import Judge
 from judgerl.judges.both_orders import swapped
+from judgerl.judges.check_compare import compare_labels as _compare
+from judgerl.judges.check_compare import pair_score, rank_auc
+
+__all__ = [
+    "CheckResult",
+    "JudgeContractError",
+    "PreflightReport",
+    "PreflightThresholds",
+    "check_judge",
+    "pair_score",
+    "rank_auc",
+]
 from judgerl.types import Label, Query, QueryKind, TaskSpec
 
 Verdict = Literal["pass", "warn", "fail"]
@@ -85,8 +103,13 @@ class PreflightReport:
             ``None`` without an oracle, without comparable probes, or for
             non-pairwise values outside [0, 1].
         n_compared: Probes where judge and oracle were both ``ok``.
-        swap_consistency: Pairwise only: agreement of each probe's answer with
+        swap_consistency: Two-item forms only: agreement of each probe's answer with
             its swapped answer mapped back, in [0, 1].
+        tie_rate: Two-item forms only: share of ``ok`` answers (both orders) that are ties.
+        proxy: What the reference judge answers when it is a proxy, not the
+            truth (then ``agreement`` is ``None``); ``None`` for a true oracle.
+        proxy_agreement: Agreement with the proxy on the probes it does not
+            call a tie (ties count as half), ungraded; ``None`` without a proxy.
         auc: Pointwise/episode only: rank AUC of the judge's value against the
             oracle verdict (0.5 = chance, 0 = inverted).
         planned_labels: Labels the run plans to buy, if given.
@@ -108,6 +131,9 @@ class PreflightReport:
     agreement: float | None = None
     n_compared: int = 0
     swap_consistency: float | None = None
+    tie_rate: float | None = None
+    proxy: str | None = None
+    proxy_agreement: float | None = None
     auc: float | None = None
     planned_labels: int | None = None
     projected_cost_usd: float | None = None
@@ -134,6 +160,8 @@ class PreflightReport:
             ("n_compared", self.n_compared),
             ("agreement", self.agreement),
             ("swap_consistency", self.swap_consistency),
+            ("tie_rate", self.tie_rate),
+            ("proxy_agreement (PROXY, not ground truth)", self.proxy_agreement),
             ("auc", self.auc),
             ("invalid_rate", self.invalid_rate),
             ("latency_p50_s", self.latency_p50_s),
@@ -149,6 +177,8 @@ class PreflightReport:
         rows.append(("overall", "", self.overall, ""))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = [f"preflight of judge {self.judge_id} on {self.n_probes} {self.kind} probes"]
+        if self.proxy:
+            lines.append(f"no ground truth for these probes: the reference is a PROXY, {self.proxy}")
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         return "\n".join(lines)
 
@@ -169,37 +199,6 @@ def _grade_low(name: str, value: float, fail: float, warn: float) -> CheckResult
 def _grade_high(name: str, value: float, fail: float, warn: float) -> CheckResult:
     verdict: Verdict = "fail" if value > fail else ("warn" if value > warn else "pass")
     return CheckResult(name, value, verdict, f"fail > {fail:g}, warn > {warn:g}")
-
-
-def _side(p: float) -> int:
-    return 1 if p > 0.5 else (-1 if p < 0.5 else 0)
-
-
-def pair_score(p: float, q: float) -> float:
-    """Agreement of two preferences for A: 1 same pick or both ties, 0 opposite, 0.5 tie vs pick."""
-    a, b = _side(p), _side(q)
-    if a == b:
-        return 1.0
-    return 0.5 if 0 in (a, b) else 0.0
-
-
-def rank_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
-    """Rank-based (Mann–Whitney) AUC with average ranks for tied scores.
-
-    Args:
-        scores: Judge values, shape ``(N,)``.
-        positive: True verdicts, shape ``(N,)`` bool.
-
-    Returns:
-        P(score of a random positive > score of a random negative), ties counting
-        half; ``None`` when there is no positive or no negative.
-    """
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(scores)  # average ranks handle ties
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _check_contract(
@@ -225,7 +224,7 @@ def _check_contract(
         if lab.status not in ("ok", "abstain", "failed"):
             raise JudgeContractError(f"judge {jid}: labels[{i}].status {lab.status!r} is not ok/abstain/failed")
         if lab.status == "ok":
-            field, x = ("preference", lab.preference) if q.kind == "pairwise" else ("value", lab.value)
+            field, x = ("preference", lab.preference) if is_pair(q.kind) else ("value", lab.value)
             if x is None or not math.isfinite(x):
                 raise JudgeContractError(f"judge {jid}: ok labels[{i}] for a {q.kind} query needs a finite {field}")
     want = Counter(q.key for q in queries)
@@ -264,6 +263,7 @@ def check_judge(
     oracle: Judge | None = None,
     thresholds: PreflightThresholds | None = None,
     planned_labels: int | None = None,
+    proxy: str | None = None,
 ) -> PreflightReport:
     """Run the preflight of ``judge`` on ``probes``.
 
@@ -275,6 +275,9 @@ def check_judge(
             invalid rate, latency, tokens and cost (and swap consistency) are measured.
         thresholds: Verdict limits; ``PreflightThresholds()`` by default.
         planned_labels: Labels the run plans to buy, for the cost projection.
+        proxy: Set when ``oracle`` answers a documented proxy instead of the
+            truth (what it answers, in words): its agreement is then reported as
+            ``proxy_agreement`` and not graded.
 
     Returns:
         The report (``overall`` is the worst verdict).
@@ -295,7 +298,8 @@ def check_judge(
     labels, wall = _run(judge, task, probes)
     all_labels = list(labels)
     swap_consistency: float | None = None
-    if kind == "pairwise":
+    tie_rate: float | None = None
+    if is_pair(kind):
         swap_labels, swap_wall = _run(judge, task, [swapped(q) for q in probes])
         all_labels += swap_labels
         wall += swap_wall
@@ -305,13 +309,21 @@ def check_judge(
             if a.status == "ok" and b.status == "ok" and a.preference is not None and b.preference is not None
         ]
         swap_consistency = float(np.mean(scores)) if scores else None
+        prefs = [lab.preference for lab in all_labels if lab.status == "ok" and lab.preference is not None]
+        tie_rate = float(np.mean([p == 0.5 for p in prefs])) if prefs else None
     if _judge_id(judge) != jid:
         raise JudgeContractError(f"judge id changed between calls: {jid!r} -> {judge.id!r}")
 
-    agreement, n_compared, auc = None, 0, None
+    agreement, n_compared, auc, proxy_agreement = None, 0, None, None
     if oracle is not None:
         truth, _ = _run(oracle, task, probes)
-        agreement, n_compared, auc = _compare(kind, labels, truth, probes)
+        if proxy is not None:  # a proxy answers "no difference" for most probes: compare where it picks one
+            picked = [i for i, t in enumerate(truth) if t.status == "ok" and t.preference != 0.5]
+            proxy_agreement, n_compared, _ = _compare(
+                kind, [labels[i] for i in picked], [truth[i] for i in picked], [probes[i] for i in picked]
+            )
+        else:
+            agreement, n_compared, auc = _compare(kind, labels, truth, probes)
 
     n = len(all_labels)
     lat = np.array([lab.provenance.latency_s for lab in all_labels], dtype=float)
@@ -324,7 +336,7 @@ def check_judge(
         checks.append(_grade_low("auc", auc, th.auc_fail, th.auc_warn))
     if swap_consistency is not None:
         checks.append(_grade_low("swap_consistency", swap_consistency, th.swap_fail, th.swap_warn))
-    if oracle is not None and agreement is None and auc is None:
+    if oracle is not None and proxy is None and agreement is None and auc is None:
         # Nothing to compare against (e.g. every probe had the same true return): never a silent pass.
         checks.append(CheckResult("oracle_comparison", float("nan"), "warn", "probes must differ in true return"))
     overall = max((c.verdict for c in checks), key=lambda v: _SEVERITY[v])
@@ -342,47 +354,12 @@ def check_judge(
         agreement=agreement,
         n_compared=n_compared,
         swap_consistency=swap_consistency,
+        tie_rate=tie_rate,
+        proxy=proxy,
+        proxy_agreement=proxy_agreement,
         auc=auc,
         planned_labels=planned_labels,
         projected_cost_usd=cost * planned_labels if planned_labels is not None else None,
         checks=tuple(checks),
         overall=overall,
     )
-
-
-def _compare(
-    kind: QueryKind, labels: list[Label], truth: list[Label], probes: Sequence[Query]
-) -> tuple[float | None, int, float | None]:
-    """Agreement (ties half), number compared, and AUC (non-pairwise) of judge labels vs oracle labels.
-
-    Pairwise: agreement of each answer with the oracle's. Pointwise/episode with
-    yes/no values (all 0 or 1): agreement of the verdicts. Pointwise with
-    continuous scores (log-prob margins, similarities have no natural
-    threshold): agreement of the *pairs derived from the scores* with the true
-    returns, i.e. the share of probe pairs with different true returns that the
-    scores order the same way — exactly how such scores become reward-model
-    targets (the pointwise form, judgerl/forms/pointwise.py).
-    """
-    idx = [i for i, (a, b) in enumerate(zip(labels, truth, strict=True)) if a.status == "ok" and b.status == "ok"]
-    if not idx:
-        return None, 0, None
-    if kind == "pairwise":
-        scores = [pair_score(labels[i].preference, truth[i].preference) for i in idx]  # type: ignore[arg-type]
-        return float(np.mean(scores)), len(idx), None
-    values = np.array([labels[i].value for i in idx], dtype=float)
-    # Oracle values are verdicts, 1.0 = yes.
-    positive = np.array([truth[i].value for i in idx], dtype=float) >= 0.5
-    auc = rank_auc(values, positive)
-    agreement: float | None
-    if np.all((values == 0.0) | (values == 1.0)):
-        agreement = float(np.mean((values >= 0.5) == positive))
-    elif kind == "episode":
-        # Episode verdicts are about the verdict, not the task return: AUC is the measure.
-        agreement = None
-    else:
-        returns = np.array([probes[i].segments[0].true_return for i in idx], dtype=float)
-        dv = np.sign(values[:, None] - values[None, :])
-        dr = np.sign(returns[:, None] - returns[None, :])
-        mask = np.triu(dr != 0, k=1)
-        agreement = float(np.mean(np.where(dv[mask] == 0, 0.5, dv[mask] == dr[mask]))) if mask.any() else None
-    return agreement, len(idx), auc

@@ -133,11 +133,15 @@ class JudgeConfig(_Stage):
     zero_shot: ZeroShotConfig = Field(default_factory=ZeroShotConfig)  # type: ignore[arg-type]
     gguf: GGUFConfig = Field(default_factory=GGUFConfig)  # type: ignore[arg-type]
     # LLM judges (type openai; prompt rendering is shared with local chat judges)
-    form: Literal["pairwise", "pointwise", "episode"] | None = Field(
-        None, description="Feedback form the chat judge answers; None = follow each query's kind."
+    form: Literal["pairwise", "pointwise", "episode", "caption_pairs"] | None = Field(
+        None,
+        description="Feedback form the chat judge answers; None = follow each query's kind (caption_pairs "
+        "queries need form caption_pairs, Motif's prompt, or pointwise, each message scored alone).",
     )
     prompt: str | None = Field(
-        None, description="Prompt template for `form`: a packaged name (pairwise_v1) or a .txt path; None = default."
+        None,
+        description="Prompt template for `form`: a packaged name (pairwise_v1; caption_pairs: caption_pairs_motif_v1 "
+        "with chain of thought, the default, or caption_pairs_short_v1) or a .txt path; None = default.",
     )
     calibration: Literal["none", "median", "content_free"] = Field(
         "none", description="Pointwise yes/no scores: none, median threshold, or content-free offset (Zhao 2021)."

@@ -8,7 +8,8 @@ is asked as the pointwise yes/no prompt (``pointwise_yesno_v1``, shared with
 - ``pointwise``: the segment's evenly spaced captions (``view.steps``);
 - ``episode``: the verdict form, the same question over ``view.keyframes``
   captions of the whole episode; the verdict is yes iff ``value > 0``;
-- ``pairwise``: both segments scored, ``preference = sigmoid(m_A − m_B)``
+- ``pairwise`` and ``caption_pairs``: both segments scored (a caption pair:
+  each message alone), ``preference = sigmoid(m_A − m_B)``
   (``pairs_from_scores``; calibration offsets cancel).
 
 ``value`` is the *calibrated* margin ``log P(yes) − log P(no) − offset`` in
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from judgerl.config import GGUFConfig, JudgeConfig
-from judgerl.forms.registry import form_label
+from judgerl.forms.registry import form_label, is_pair
 from judgerl.judges.base import OnLabel
 from judgerl.judges.gguf_scoring import NO_WORDS, YES_WORDS, PrefixEvaluator, answer_token_ids, margin_from_logits
 from judgerl.judges.llm_calibration import Calibration, median_threshold, pairs_from_scores
@@ -242,7 +243,7 @@ class GGUFJudge:
 
         if error:
             return Label(q.key, "failed", prov({"margins": margins}, error))
-        if q.kind == "pairwise":
+        if is_pair(q.kind):
             pref = float(pairs_from_scores(margins[0], margins[1]))
             return form_label(q, pref, prov({"margins": margins}))
         offset = self._offset(task)
@@ -279,7 +280,7 @@ class GGUFJudge:
             if not defer:
                 labels.append(self._emit(task, *scored[-1], on_label))
         if defer:
-            single = [s[1][0] for s in scored if s[0].kind != "pairwise" and not s[3]]
+            single = [s[1][0] for s in scored if not is_pair(s[0].kind) and not s[3]]
             if single:
                 self.threshold = median_threshold(single)
             labels = [self._emit(task, *s, on_label) for s in scored]
@@ -306,7 +307,7 @@ class GGUFJudge:
         """
         margins = []
         for q in queries:
-            if q.kind != "pairwise":
+            if not is_pair(q.kind):
                 m, _, error = self._score_query(task, q)
                 if not error:
                     margins.append(m[0])

@@ -14,6 +14,11 @@ on one event loop, and parses each answer strictly:
   one reward model never sees two scales. A pointwise judge given pairwise
   queries scores both segments and returns ``pairs_from_scores`` as preference.
 - ``episode``: seed 003's JSON verdict; ``aligned`` true/false → 1.0 / 0.0.
+- ``caption_pairs`` (Motif, with ``judge.form: caption_pairs``): the goal and two
+  game messages; the answer ends with ``("best_description": 1 | 2 | tie)``
+  (after an optional chain of thought) or is the one word → 1.0 / 0.0 / 0.5.
+  A caption pair can also be judged with ``judge.form: pointwise``: each message
+  scored alone, as pairwise queries are.
 
 Refusals become ``abstain``; unparseable, empty or truncated answers become
 ``failed`` with the raw text kept -- never a label scored from log-probs;
@@ -36,7 +41,7 @@ from typing import Any
 import httpx
 
 from judgerl.config import ClientConfig, JudgeConfig, PriceConfig
-from judgerl.forms.registry import form_label
+from judgerl.forms.registry import form_label, is_pair
 from judgerl.judges.base import JudgeConfigError, OnLabel, OnSpending, Spending
 from judgerl.judges.client import ChatClient, ChatResult
 from judgerl.judges.client_budget import Budget, Spend
@@ -45,7 +50,7 @@ from judgerl.judges.llm_async import run_here
 from judgerl.judges.llm_calibration import Calibration, median_threshold
 from judgerl.judges.llm_interpret import interpret
 from judgerl.judges.llm_parse import yes_no_margin
-from judgerl.judges.llm_prompts import DEFAULT_PROMPTS, View, load_prompt, render_pointwise, render_query
+from judgerl.judges.llm_prompts import DEFAULT_PROMPTS, EXTRA_PROMPTS, View, load_prompt, render_pointwise, render_query
 from judgerl.types import Label, Provenance, Query, QueryKind, TaskSpec
 
 
@@ -84,7 +89,9 @@ class ChatJudge:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if prompt is not None and form is None:
-            raise ValueError("a custom prompt needs the form it answers: set judge.form (pairwise|pointwise|episode)")
+            raise ValueError(
+                "a custom prompt needs the form it answers: set judge.form (pairwise|pointwise|episode|caption_pairs)"
+            )
         if calibration == "content_free" and not client_cfg.logprobs:
             raise ValueError(
                 "judge.calibration content_free subtracts a log-prob margin: set judge.client.logprobs=true "
@@ -93,7 +100,7 @@ class ChatJudge:
         self.cfg = client_cfg
         self.client = ChatClient(client_cfg, price, budget, seed=seed, transport=transport)
         self.form = form
-        self.templates = {kind: load_prompt(name) for kind, name in DEFAULT_PROMPTS.items()}
+        self.templates = {kind: load_prompt(name) for kind, name in {**DEFAULT_PROMPTS, **EXTRA_PROMPTS}.items()}
         if prompt is not None and form is not None:
             self.templates[form] = load_prompt(prompt)
         self.calibration = calibration
@@ -166,10 +173,14 @@ class ChatJudge:
 
     def _form_for(self, query: Query) -> QueryKind:
         form = self.form or query.kind
-        if form == "pairwise" and query.kind != "pairwise":
-            raise ValueError(f"a pairwise judge cannot answer a {query.kind} query")
-        if form == "episode" and query.kind == "pairwise":
-            raise ValueError("an episode-verdict judge cannot answer pairwise queries (use form=pointwise)")
+        if form in EXTRA_PROMPTS and self.form != form:
+            # The id hashes only the prompts of the forms the judge was built for (judges built before these
+            # forms existed keep their ids), so these forms are answered only when configured.
+            raise ValueError(f"a chat judge answers {form} queries only with judge.form: {form} (or pointwise)")
+        if form in ("pairwise", "caption_pairs") and query.kind != form:
+            raise ValueError(f"a {form} judge cannot answer a {query.kind} query")
+        if form == "episode" and is_pair(query.kind):
+            raise ValueError(f"an episode-verdict judge cannot answer {query.kind} queries (use form=pointwise)")
         return form
 
     def _chat_kwargs(self, form: QueryKind) -> dict[str, Any]:
@@ -211,7 +222,7 @@ class ChatJudge:
         if cf_error and form == "pointwise":
             prov = Provenance(self.id, self.cfg.model, self.templates[form].sha, error=cf_error, transient=True)
             return Label(query.key, "failed", prov)
-        if form == "pointwise" and query.kind == "pairwise":
+        if form == "pointwise" and is_pair(query.kind):
             msgs = [
                 render_pointwise(self.templates[form], task, s, self.view).messages(self.cfg) for s in query.segments
             ]
@@ -331,7 +342,7 @@ class ChatJudge:
             values = [
                 lab.value for lab, f in zip(labels, forms, strict=True) if f == "pointwise" and lab.value is not None
             ]
-            if values and all(q.kind != "pairwise" for q in queries):
+            if values and all(not is_pair(q.kind) for q in queries):
                 self.threshold = median_threshold(values)
         return labels
 

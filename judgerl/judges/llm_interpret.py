@@ -16,7 +16,14 @@ from judgerl.judges.client import ChatResult
 from judgerl.judges.client_errors import logprobs_missing_message
 from judgerl.judges.config import ClientConfig
 from judgerl.judges.llm_calibration import pairs_from_scores
-from judgerl.judges.llm_parse import is_refusal, parse_choice, parse_verdict, parse_yes_no, yes_no_margin
+from judgerl.judges.llm_parse import (
+    is_refusal,
+    parse_caption_choice,
+    parse_choice,
+    parse_verdict,
+    parse_yes_no,
+    yes_no_margin,
+)
 from judgerl.types import LabelStatus, QueryKind
 
 
@@ -83,7 +90,7 @@ def interpret(
 
     Args:
         results: The answers, in segment order.
-        form: The form asked: ``pairwise``, ``pointwise`` or ``episode``.
+        form: The form asked: ``pairwise``, ``pointwise``, ``episode`` or ``caption_pairs``.
         cfg: The client configuration.
         allow_ties: Pairwise "tie" is a valid answer (preference 0.5).
         offset: Content-free calibration margin (pointwise, log-prob mode).
@@ -118,6 +125,9 @@ def interpret(
         return Outcome("failed", "empty answer")
     if form == "pairwise":
         pref, why = parse_choice(res.text, allow_ties)
+        return Outcome("ok", preference=pref) if pref is not None else Outcome("failed", why)
+    if form == "caption_pairs":  # 1, 2 or tie (ties are part of the form)
+        pref, why = parse_caption_choice(res.text)
         return Outcome("ok", preference=pref) if pref is not None else Outcome("failed", why)
     verdict, why = parse_verdict(res.text)
     return Outcome("ok", value=float(verdict)) if verdict is not None else Outcome("failed", why)

@@ -108,6 +108,27 @@ def parse_choice(text: str, allow_ties: bool = False) -> tuple[float | None, str
     return None, "answer is not A or B"
 
 
+_BEST = re.compile(r"best_description\W{0,6}(1|2|tie|none|null|equal|neither)\b", re.IGNORECASE)
+_CAPTION_WORDS = {"1": 1.0, "2": 0.0, "tie": 0.5, "none": 0.5, "equal": 0.5, "neither": 0.5}
+
+
+def parse_caption_choice(text: str) -> tuple[float | None, str]:
+    """Parse a caption-pair answer (Motif's format) into the preference for the first message.
+
+    Accepted: the last ``("best_description": 1 | 2 | tie)`` declaration in the
+    text (after a chain of thought; ``None`` counts as a tie, as Motif's
+    prompt had it), or a one-word answer ``1``, ``2`` or ``tie``.
+
+    Returns:
+        ``(1.0, "")`` for 1, ``(0.0, "")`` for 2, ``(0.5, "")`` for a tie, else ``(None, reason)``.
+    """
+    found = _BEST.findall(text)
+    word = found[-1].lower() if found else _one_word(text).removeprefix("description").strip(" _:")
+    if word in _CAPTION_WORDS:
+        return _CAPTION_WORDS[word], ""
+    return None, 'answer declares neither 1, 2 nor tie (expected ("best_description": 1|2|tie))'
+
+
 def parse_yes_no(text: str) -> tuple[float | None, str]:
     """Parse a yes/no answer: its first word (or ``{"answer": "yes"}``) → 1.0 / 0.0."""
     answer = text

@@ -2,9 +2,10 @@
 
 Templates are versioned plain-text files in ``judgerl/judges/prompts/`` using
 ``string.Template`` placeholders (``$instruction``, ``$question``, ``$content``,
-``$segment_a``, ``$segment_b``, ``$answer_format``, ``$media``), so JSON braces
-need no escaping. A template's sha256 is recorded in every label; editing a
-template therefore changes the judge id and invalidates cached labels.
+``$segment_a``, ``$segment_b``, ``$answer_format``, ``$media``; caption pairs:
+``$message_1``, ``$message_2``), so JSON braces need no escaping. A template's
+sha256 is recorded in every label; editing a template therefore changes the
+judge id and invalidates cached labels.
 
 A segment is shown as evenly spaced steps: their captions, their raw state as
 numbers, or their rendered frames (sent as images after the prompt text). The
@@ -35,6 +36,10 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "pointwise": "pointwise_yesno_v1",
     "episode": "episode_verdict_v1",
 }
+# Forms whose prompts are not in DEFAULT_PROMPTS: a chat judge answers them only with judge.form set to the form,
+# so its id (which hashes the prompts of the forms it answers) covers the prompt; judges built before a form
+# existed keep their ids. caption_pairs_motif_v1 has Motif's chain of thought; caption_pairs_short_v1 answers at once.
+EXTRA_PROMPTS: dict[str, str] = {"caption_pairs": "caption_pairs_motif_v1"}
 # Seed 003's question; used when the task has no yes/no question of its own.
 DEFAULT_EPISODE_QUESTION = "Do the actions of the agent align with human values?"
 CONTENT_FREE = "N/A"  # Zhao et al. (2021) content-free input for calibration
@@ -227,12 +232,30 @@ def render_episode(template: PromptTemplate, task: TaskSpec, segment: Segment, v
     return Rendered(template.render(**fields), images)
 
 
+def caption_of(task: TaskSpec, segment: Segment) -> str:
+    """The message a one-step caption segment shows, as the prompt prints it (an empty message is ``""``)."""
+    from judgerl.forms.caption_pairs import is_empty_caption
+
+    caption = segment.captions[0] if segment.captions else task.captioner(np.asarray(segment.obs)[0])
+    return "" if is_empty_caption(caption) else " ".join(caption.split())
+
+
+def render_caption_pair(template: PromptTemplate, task: TaskSpec, query: Query) -> Rendered:
+    """Motif's prompt for a caption pair: the goal, then the two messages (each a segment's first caption)."""
+    a, b = query.segments
+    return Rendered(
+        template.render(instruction=task.instruction, message_1=caption_of(task, a), message_2=caption_of(task, b))
+    )
+
+
 def render_query(
     templates: dict[str, PromptTemplate], task: TaskSpec, query: Query, view: View, form: QueryKind, allow_ties: bool
 ) -> Rendered:
     """Render ``query`` in feedback form ``form`` (one-segment forms use the first segment)."""
     if form == "pairwise":
         return render_pairwise(templates["pairwise"], task, query, view, allow_ties)
+    if form == "caption_pairs":
+        return render_caption_pair(templates["caption_pairs"], task, query)
     if form == "pointwise":
         return render_pointwise(templates["pointwise"], task, query.segments[0], view)
     return render_episode(templates["episode"], task, query.segments[0], view)

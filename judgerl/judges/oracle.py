@@ -24,6 +24,12 @@ c. **Position bias.** With probability ``|position_bias|`` the answer is
 d. **Flip.** With probability ``flip_prob`` the preference becomes
    ``1 − preference`` (a tie stays a tie).
 
+Caption pairs (``caption_pairs``) have no ground truth: the oracle compares
+the caption form's documented *proxy* instead of the true returns, the score
+gained from each message's step over the next steps
+(``judgerl.forms.caption_pairs``; its raw text names ``score_gain``), with the
+same noise models. Its labels there are a proxy's, not the truth's.
+
 Pointwise and episode queries: the true verdict is ``task.oracle_verdict(segment)``;
 a true "yes" is reported as "no" with probability ``false_negative_rate`` and a
 true "no" as "yes" with probability ``false_positive_rate``; ``value`` is 1.0 for
@@ -45,7 +51,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from judgerl.config import OracleNoiseConfig
-from judgerl.forms.registry import form_label
+from judgerl.forms.caption_pairs import compared_values
+from judgerl.forms.registry import form_label, is_pair
 from judgerl.judges.base import OnLabel
 from judgerl.types import Label, Provenance, Query, TaskSpec
 
@@ -119,7 +126,7 @@ class OracleJudge:
         for q in queries:
             t0 = time.perf_counter()
             rng = query_rng(self.seed, q.key)
-            if q.kind == "pairwise":
+            if is_pair(q.kind):
                 answer, raw = self._pairwise(q, rng)
             else:
                 answer, raw = self._verdict(task, q, rng)
@@ -142,7 +149,7 @@ class OracleJudge:
         # Draw all uniforms up front so each knob uses a fixed slot of the stream:
         # changing one noise parameter never shifts the draws of another.
         u_boltz, u_pos, u_flip = rng.random(3)
-        r_a, r_b = q.segments[0].true_return, q.segments[1].true_return
+        r_a, r_b, what = compared_values(q)  # caption pairs: a documented proxy, not a ground truth
         diff = r_a - r_b
         steps: list[str] = []
         # (a) Boltzmann rationality.
@@ -165,7 +172,7 @@ class OracleJudge:
         if u_flip < n.flip_prob:
             pref = 1.0 - pref
             steps.append("flip")
-        raw = f"R_A={r_a:.4g} R_B={r_b:.4g} " + " ".join(steps) + f" -> {_side(pref)}"
+        raw = f"{what}_A={r_a:.4g} {what}_B={r_b:.4g} " + " ".join(steps) + f" -> {_side(pref)}"
         return pref, raw
 
     def _verdict(self, task: TaskSpec, q: Query, rng: np.random.Generator) -> tuple[float, str]:

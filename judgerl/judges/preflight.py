@@ -5,7 +5,9 @@ else random actions) and spread over good and bad behaviour: one-segment
 probes with a ground-truth verdict are balanced between "yes" and "no";
 others are *stratified by true return*, so they span bad to good behaviour even
 when a random policy rarely does well (a pendulum starts at a random angle, so
-some windows begin upright). Every
+some windows begin upright). Other forms (``caption_pairs``) build their probes
+with their own ``queries``; two-item probes whose reference values differ
+come first, so a proxy-judged form still has probes the proxy can rank. Every
 probe answer goes through the run's label store, so a preflight is paid for
 once: rerunning it, or the run that follows, reuses the answers.
 """
@@ -18,6 +20,8 @@ import numpy as np
 
 from judgerl.config import RunConfig
 from judgerl.envs.collect import Policy, collect_episodes
+from judgerl.forms import QueryPlan, get_form, is_pair
+from judgerl.forms.caption_pairs import compared_values
 from judgerl.judges.check import PreflightReport, check_judge
 from judgerl.judges.factory import make_judge
 from judgerl.judges.oracle import OracleJudge
@@ -26,7 +30,7 @@ from judgerl.labels.store import LabelStore
 from judgerl.queries.segments import cut_segments, episode_segment
 from judgerl.runstate import write_atomic
 from judgerl.tasks import get_task
-from judgerl.types import Query, Segment, TaskSpec
+from judgerl.types import Episode, Query, Segment, TaskSpec
 
 PREFLIGHT_ITERATION = -1
 """Iteration number under which probe queries are registered in the label store."""
@@ -40,6 +44,7 @@ def probe_queries(
     seed: int,
     render: bool,
     policy: Policy | None = None,
+    plan: QueryPlan | None = None,
 ) -> list[Query]:
     """Probe queries spanning bad to good behaviour.
 
@@ -53,6 +58,7 @@ def probe_queries(
         policy: The policy that collects the probe episodes (the run's
             ``agent.init``, so the judge is tried on what it will be asked
             about); ``None`` = random actions.
+        plan: Query options for forms that build their own probes (``caption_pairs``).
 
     Returns:
         ``n`` queries (fewer if the rollouts are too short). One-segment probes
@@ -72,6 +78,8 @@ def probe_queries(
         steps = max(4 * n * seg_len, 2 * task.max_episode_steps)
         episodes, _ = collect_episodes(task, steps, seed=seed, render=render, policy=policy, episode_prefix="probe-")
         segments = cut_segments(episodes, seg_len, rng, absorbing=task.absorbing)
+    if kind not in ("pairwise", "pointwise", "episode"):
+        return _form_probes(kind, episodes, n, rng, plan or QueryPlan(segment_length=seg_len))
     if not segments:
         return []
     if kind != "pairwise" and task.oracle_verdict is not None:
@@ -92,6 +100,18 @@ def probe_queries(
     picks = order[np.linspace(0, len(order) - 1, min(n, len(order))).astype(int)]
     rng.shuffle(picks)
     return [Query(kind, (segments[i],)) for i in picks]
+
+
+def _form_probes(kind: str, episodes: list[Episode], n: int, rng: np.random.Generator, plan: QueryPlan) -> list[Query]:
+    """``n`` probes from the form's own queries; for two-item forms, pairs the reference can rank come first."""
+    candidates = get_form(kind).queries(episodes, 4 * n, rng, plan)
+    if not is_pair(kind):
+        return candidates[:n]
+    ranked = [(a != b) for a, b, _ in map(compared_values, candidates)]
+    differ = [q for q, r in zip(candidates, ranked, strict=True) if r]
+    same = [q for q, r in zip(candidates, ranked, strict=True) if not r]
+    take = differ[: max(n // 2, n - len(same))]
+    return take + same[: n - len(take)]
 
 
 def _init_policy(cfg: RunConfig, task: TaskSpec) -> Policy | None:
@@ -128,16 +148,17 @@ def run_preflight(cfg: RunConfig, n_probes: int = 64, run_id: str | None = None)
         seed=cfg.seed + 777,
         render=cfg.task.render,
         policy=_init_policy(cfg, task),
+        plan=QueryPlan(segment_length=seg_len, absorbing=task.absorbing, empty_pair_share=cfg.query.empty_pair_share),
     )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     store = LabelStore(cfg.store_path, fsync=cfg.labels.fsync)
     try:
         judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, iteration=PREFLIGHT_ITERATION, run_id=run_id)
         carry_spending(judge, store, run_id=run_id)
-        oracle = (
-            OracleJudge(seed=cfg.seed) if (task.oracle_verdict is not None or cfg.query.kind == "pairwise") else None
-        )
-        report = check_judge(judge, task, probes, oracle=oracle, planned_labels=cfg.labels.total)
+        kind = cfg.query.kind
+        oracle = OracleJudge(seed=cfg.seed) if (task.oracle_verdict is not None or is_pair(kind)) else None
+        proxy = getattr(get_form(kind), "oracle_proxy", None)  # caption pairs: no ground truth, a documented proxy
+        report = check_judge(judge, task, probes, oracle=oracle, planned_labels=cfg.labels.total, proxy=proxy)
     finally:
         store.close()
     write_atomic(cfg.run_dir / "preflight.json", json.dumps(report.as_dict(), indent=2, default=str))

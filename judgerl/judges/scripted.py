@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from judgerl.forms.registry import form_label
+from judgerl.forms.caption_pairs import compared_values
+from judgerl.forms.registry import form_label, is_pair
 from judgerl.judges.base import OnLabel
 from judgerl.judges.oracle import query_rng
 from judgerl.types import Label, Provenance, Query, TaskSpec
@@ -141,12 +142,13 @@ class ScriptedJudge:
 def prefer_higher_true_return(task: TaskSpec, query: Query) -> float:
     """Script answer: the segment with the higher true return wins.
 
-    Pairwise: 1.0 if ``R_A > R_B``, 0.0 if lower, 0.5 if equal. Pointwise and
+    Pairwise: 1.0 if ``R_A > R_B``, 0.0 if lower, 0.5 if equal (caption pairs:
+    the caption form's proxy, ``judgerl.forms.caption_pairs.compared_values``). Pointwise and
     episode: the task's ``oracle_verdict`` as 1.0/0.0 when it has one, else the
     segment's true return as a score.
     """
-    if query.kind == "pairwise":
-        r_a, r_b = (s.true_return for s in query.segments)
+    if is_pair(query.kind):
+        r_a, r_b, _ = compared_values(query)  # caption pairs: the caption form's proxy
         return 1.0 if r_a > r_b else (0.0 if r_a < r_b else 0.5)
     seg = query.segments[0]
     if task.oracle_verdict is not None:

@@ -12,7 +12,8 @@ Labels:
   (default), their minimum (the segment's worst moment: one harmful step makes
   an episode misaligned, used by the homegrid values study) or the last step's.
   A score, not a yes/no verdict.
-- pairwise queries: with ``s_A``, ``s_B`` the two segment scores,
+- pairwise and other two-item queries (``caption_pairs``: one caption each, so
+  the score is the caption's similarity to the goal): with ``s_A``, ``s_B`` the two segment scores,
   ``preference = sigmoid((s_A − s_B) / temperature)`` when
   ``ZeroShotConfig.temperature > 0``; with temperature 0 (default) it is hard:
   1.0 if ``s_A > s_B``, 0.0 if ``s_A < s_B``, 0.5 when exactly equal.
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from judgerl.config import JudgeConfig, ZeroShotConfig
-from judgerl.forms.registry import form_label
+from judgerl.forms.registry import form_label, is_pair
 from judgerl.judges.base import OnLabel
 from judgerl.judges.zero_shot_math import projection_matrix, reward_from_projection, unit_rows
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
@@ -194,7 +195,7 @@ class _ZeroShotJudge:
         raw = json.dumps({"segment_scores": seg_scores})
         if not all(math.isfinite(s) for s in seg_scores):
             return Label(q.key, "failed", prov(raw, error="non-finite zero-shot score", n=n))
-        if q.kind != "pairwise":
+        if not is_pair(q.kind):
             return form_label(q, seg_scores[0], prov(raw, n=n))
         diff = seg_scores[0] - seg_scores[1]
         if self.cfg.temperature > 0:

@@ -79,6 +79,10 @@ class SentenceEncoder:
         )
         return np.asarray(emb, dtype=np.float32)
 
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text (before truncation); texts of one length encode without padding."""
+        return [len(ids) for ids in self._model.tokenizer(list(texts))["input_ids"]]
+
 
 def clip_preprocess(
     frames: np.ndarray,

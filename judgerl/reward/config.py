@@ -69,6 +69,7 @@ class RewardConfig(_Stage):
         "preference_ensemble",
         description="Reward model from the registry (`judgerl.reward.registry`): preference_ensemble (MLP "
         "ensemble, Bradley-Terry on preferences), episode_classifier (GRU over episodes, fitted on verdicts), "
+        "caption_preference (MiniLM embedding of each step's caption + MLP head, Bradley-Terry with ties; Motif), "
         "zero_shot (the embedding judge's caption score used directly, nothing to fit), none (env reward only).",
     )
     ensemble_size: int = Field(3, ge=1, le=32, description="Ensemble members (mean = reward, std = disagreement).")
@@ -95,6 +96,11 @@ class RewardConfig(_Stage):
         description="Give the reward model the action as well as the observation. Off by default: judges see "
         "states (frames, captions), not actions, so an action input only fits spurious correlations "
         "(decision 0012); turn it on for a judge that is shown the actions.",
+    )
+    clip_to_data: bool = Field(
+        True,
+        description="Clip each observation feature to the range seen in the labelled segments before predicting "
+        "a reward, so the reward is flat, not extrapolated, beyond the states the judge was shown (decision 0017).",
     )
     activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden activation.")
     label_noise: float = Field(

@@ -58,6 +58,7 @@ class RewardEnsemble:
                 RewardNet(featurizer.n_features, self.cfg.hidden_sizes, self.cfg.activation)
                 for _ in range(self.cfg.ensemble_size)
             ]
+        self.obs_bounds: tuple[np.ndarray, np.ndarray] | None = None
         self.reset()
         self._fast = (
             NumpyEnsemble(featurizer, self.members) if NumpyEnsemble.supported(featurizer, self.members) else None
@@ -98,11 +99,40 @@ class RewardEnsemble:
         for m in self.members:
             m.restandardize(features)
 
+    def set_obs_bounds(self, obs: np.ndarray | None) -> None:
+        """Clip live observations to the per-feature range of ``obs`` ``(M, O)`` when predicting.
+
+        Outside the states it was fitted on the net extrapolates, and a slope it
+        extends past the data (say, towards a side of the track no labelled
+        segment reached) is a reward the agent can chase. With bounds set, each
+        feature is clipped to the labelled range, so the reward stays flat
+        beyond it. ``None`` (or an empty array) removes the bounds. Training
+        (``batch_returns``) never clips.
+        """
+        if obs is None or len(obs) == 0:
+            self.obs_bounds = None
+            return
+        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        self.obs_bounds = (flat.min(axis=0), flat.max(axis=0))
+
+    def _clip(self, obs: np.ndarray, dones: np.ndarray | None) -> np.ndarray:
+        """``obs`` with live rows clipped to ``obs_bounds`` (absorbing rows are left as they are)."""
+        if self.obs_bounds is None:
+            return obs
+        lo, hi = self.obs_bounds
+        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        clipped = np.clip(flat, lo, hi)
+        if dones is not None:
+            dead = np.asarray(dones).reshape(-1) > 0
+            clipped[dead] = flat[dead]
+        return clipped.reshape(np.shape(obs))
+
     def _members_rows(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None) -> torch.Tensor:
         """Per-member rewards ``(K, N)`` without autograd (absorbing rows pinned if configured)."""
         # Small per-step batches never use extra threads, and switching the thread
         # count costs ~30 us, so the cap is only applied to larger batches.
         threads = self.cfg.threads if len(obs) >= _THREAD_CAP_ROWS else None
+        obs = self._clip(obs, dones)
         with torch_threads(threads), torch.inference_mode():
             x = self.featurizer(obs, acts, dones)
             out = torch.stack([m(x) for m in self.members])
@@ -123,7 +153,7 @@ class RewardEnsemble:
         """
         # Hot path (one call per env step): small batches of live transitions go through numpy.
         if self._fast is not None and len(obs) <= _FAST_ROWS and (dones is None or not np.any(dones)):
-            return self._fast.predict_live(obs, acts)
+            return self._fast.predict_live(self._clip(obs, None), acts)
         return self._members_rows(obs, acts, dones).mean(dim=0).numpy()
 
     def predict_members(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None = None) -> np.ndarray:
@@ -163,7 +193,13 @@ class RewardEnsemble:
 
         if not isinstance(targets, PreferenceTargets):
             raise TypeError(f"RewardEnsemble fits preference targets, got {type(targets).__name__}")
-        return fit_preferences(self, targets, self.cfg, rng)
+        metrics = fit_preferences(self, targets, self.cfg, rng)
+        if self.cfg.clip_to_data:
+            # Only the states the judge was shown: beyond them the reward is flat, not extrapolated.
+            segs = [*targets.first, *targets.second]
+            live = np.concatenate([np.asarray(s.obs).reshape(s.length, -1)[np.asarray(s.dones) == 0] for s in segs])
+            self.set_obs_bounds(live)
+        return metrics
 
     def disagreement(self, items: Sequence[tuple[Segment, ...]]) -> np.ndarray:
         """For two-segment candidates: :meth:`pair_std`; shape ``(Q,)``.
@@ -210,6 +246,7 @@ class RewardEnsemble:
                 "featurizer": self.featurizer.spec(),
                 "seed": self.seed,
                 "members": [m.state_dict() for m in self.members],
+                "obs_bounds": None if self.obs_bounds is None else [b.tolist() for b in self.obs_bounds],
             },
             Path(path),
         )
@@ -232,4 +269,7 @@ class RewardEnsemble:
         ens = cls(Featurizer.from_spec(blob["featurizer"]), cfg, seed=int(blob["seed"]))
         for m, state in zip(ens.members, blob["members"], strict=True):
             m.load_state_dict(state)
+        if blob.get("obs_bounds") is not None:
+            lo, hi = blob["obs_bounds"]
+            ens.obs_bounds = (np.asarray(lo, np.float32), np.asarray(hi, np.float32))
         return ens

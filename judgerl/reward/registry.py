@@ -11,6 +11,9 @@ Built in:
   pointwise scores made into pairs).
 * ``episode_classifier``: a GRU over the episode's observations fitted on verdict
   targets (episode form), rewarding the change of its score (seed 003).
+* ``caption_preference``: Motif's reward over captions: the frozen packaged
+  MiniLM embedding of each step's caption, an MLP head fitted with
+  Bradley–Terry (ties allowed) on preference targets (``caption_pairs``).
 * ``zero_shot``: the embedding judge's goal–baseline score of each step's
   caption used directly as the reward (VLM-RM); nothing to fit, no labels.
 * ``none``: no learned reward (0); with ``reward.mix.env_weight`` the agent
@@ -105,6 +108,18 @@ def _load_episode_classifier(path: Path) -> Any:
     return EpisodeClassifierReward.load(path)
 
 
+def _caption_preference(spec: RewardSpec) -> Any:
+    from judgerl.reward.caption_model import CaptionPreferenceReward
+
+    return CaptionPreferenceReward(spec.task.id, spec.task.captioner, spec.cfg.reward, spec.seed)
+
+
+def _load_caption_preference(path: Path) -> Any:
+    from judgerl.reward.caption_model import CaptionPreferenceReward
+
+    return CaptionPreferenceReward.load(path)
+
+
 def _zero_shot(spec: RewardSpec) -> Any:
     from judgerl.judges.zero_shot import ZeroShotReward, build_embedding_judge
 
@@ -163,6 +178,13 @@ for _entry in (
         _load_episode_classifier,
         "verdicts",
         "GRU episode classifier fitted on verdicts; rewards the change of its score",
+    ),
+    RewardEntry(
+        "caption_preference",
+        _caption_preference,
+        _load_caption_preference,
+        "preferences",
+        "frozen MiniLM embedding of each step's caption + MLP head, Bradley-Terry with ties (Motif)",
     ),
     RewardEntry("zero_shot", _zero_shot, None, None, "the embedding judge's caption score, used directly"),
     RewardEntry("none", lambda spec: ZeroReward(), None, None, "no learned reward (env reward only, via reward.mix)"),

@@ -195,7 +195,9 @@ CARTPOLE = TaskSpec(
     question="Does the pole stay balanced on the cart the whole time, without falling over?",
     goal_text="the pole is upright; the cart is near the centre and standing still",
     baseline_text="a pole on a cart",
-    segment_length=25,
+    # 50 steps, a tenth of an episode: a 25-step window that survives near the track's edge looks as good as
+    # one at the centre, and the reward learned to pay for drifting there (decision 0017).
+    segment_length=50,
     absorbing=True,
     oracle_verdict=cartpole_verdict,
 )

@@ -85,10 +85,12 @@ def request_text(request: Mapping[str, Any]) -> str:
 
 
 def default_responder(request: Mapping[str, Any]) -> str:
-    """A valid answer for judgerl's prompt formats: JSON verdict, ``A``, or ``yes``."""
+    """A valid answer for judgerl's prompt formats: JSON verdict, ``A``, ``1`` (caption pairs), or ``yes``."""
     text = request_text(request).lower()
     if "json" in text and '"aligned"' in text:
         return json.dumps({"description": "The agent moves.", "reasoning": "Nothing harmful happens.", "aligned": True})
+    if '"description_1"' in text and '"description_2"' in text:
+        return "1"
     if "segment a" in text and "segment b" in text:
         return "A"
     return "yes"

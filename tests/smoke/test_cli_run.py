@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from judgerl.labels.store import LabelStore
+from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.testing.cli import TINY_RUN, cli, label_rows, sets
 
 TINY = TINY_RUN
@@ -68,6 +71,13 @@ def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
     assert ev["labels/ok"] == 12
     assert len(label_rows(run / "labels.sqlite")) == 12
     assert "eval/return_mean" in (run / "report.html").read_text()
+    # The reward is clipped to the states the judge was shown (reward.clip_to_data, on by default).
+    bounds = RewardEnsemble.load(run / "reward_model.pt").obs_bounds
+    with LabelStore(run / "labels.sqlite") as store:
+        shown = np.concatenate([s.obs[s.dones == 0] for q, _ in store.labelled(min_iteration=0) for s in q.segments])
+    assert bounds is not None
+    np.testing.assert_array_equal(bounds[0], shown.min(axis=0))
+    np.testing.assert_array_equal(bounds[1], shown.max(axis=0))
 
     # A second run on a finished directory changes nothing and buys nothing.
     again = cli("run", *sets([*TINY, f"runs_dir={tmp_path}", "name=tiny"]))

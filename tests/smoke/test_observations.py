@@ -14,6 +14,7 @@ from judgerl.config import load_config, validate_references
 from judgerl.envs.homegrid_policy import HomegridCNN
 from judgerl.labels.store import LabelStore
 from judgerl.loop import run
+from judgerl.tasks import get_task
 
 
 def test_dict_observations_run_with_a_multi_input_policy(tmp_path: Path) -> None:
@@ -43,7 +44,7 @@ def test_dict_observations_run_with_a_multi_input_policy(tmp_path: Path) -> None
     assert len(rows) == 10
     seg = rows[0][0].segments[0]
     # Stored as flat rows [cart x, x_dot, pole theta, theta_dot] (the Dict's key order), compressed npz.
-    assert seg.obs.shape == (25, 4) and seg.obs.dtype == np.float32
+    assert seg.obs.shape == (get_task("test/dict-cartpole-v0").segment_length, 4) and seg.obs.dtype == np.float32
     ev = json.loads((run_dir / "eval.json").read_text())
     assert ev["eval/fresh/episodes"] == 2 and "reward/mixed" in (run_dir / "metrics.jsonl").read_text()
 

@@ -7,16 +7,23 @@ from pathlib import Path
 
 import pytest
 
+from judgerl.agents import sb3
 from judgerl.agents.sb3 import agent_hyperparams, make_agent
 from judgerl.envs.factory import make_vec_env
 from judgerl.tasks import get_task
 
 
-def test_learned_reward_adjustments_apply_to_learned_agents_only() -> None:
+def test_learned_reward_adjustments_apply_to_learned_agents_only(monkeypatch: pytest.MonkeyPatch) -> None:
     task = get_task("cartpole/balance-v0")
+    # No built-in adjustment today (decision 0017): the learned-reward agent and its baseline are alike.
     learned = agent_hyperparams(task, "PPO", {}, 50_000)
     baseline = agent_hyperparams(task, "PPO", {}, 50_000, learned_reward=False)
-    assert learned["gamma"] == 0.995 and baseline["gamma"] == 0.98  # the zoo's value for the true reward
+    assert learned["gamma"] == baseline["gamma"] == 0.98  # the zoo's value
+    # An adjustment reaches learned-reward agents only.
+    monkeypatch.setitem(sb3._LEARNED_REWARD, ("cartpole/balance-v0", "PPO"), {"gamma": 0.995})
+    learned = agent_hyperparams(task, "PPO", {}, 50_000)
+    baseline = agent_hyperparams(task, "PPO", {}, 50_000, learned_reward=False)
+    assert learned["gamma"] == 0.995 and baseline["gamma"] == 0.98
     assert {k: v for k, v in learned.items() if k not in ("gamma", "learning_rate", "clip_range")} == {
         k: v for k, v in baseline.items() if k not in ("gamma", "learning_rate", "clip_range")
     }

@@ -49,7 +49,7 @@ def test_help_config_lists_the_choices_of_literal_fields() -> None:
     text = config_help()
     assert "Literal" not in text
     assert "labels.schedule (one of: constant, hyperbolic; default 'hyperbolic')" in text
-    assert "judge.form (one of: pairwise, pointwise, episode, or null; default None)" in text
+    assert "judge.form (one of: pairwise, pointwise, episode, caption_pairs, or null; default None)" in text
 
 
 def test_set_takes_several_pairs_per_flag() -> None:

@@ -120,3 +120,56 @@ def test_episode_facts_reach_episode_infos():
     assert episodes[0].infos["cat_harmed"] is True and episodes[0].terminated
     assert episodes[2].infos == {}
     np.testing.assert_allclose(episodes[0].final_obs, [0.5, 0.5])
+
+
+def _always(action: int):
+    return lambda o: np.full(len(o), action, int)
+
+
+def test_noise_levels_replace_actions_at_their_rate():
+    # Always-push-right CartPole: every action that is 0 was put there by the ε-greedy noise.
+    episodes, spent = collect_episodes(CART, 4000, seed=0, policy=_always(1), n_envs=2, noise=(0.0, 0.5))
+    assert spent == 4000 and sum(ep.length for ep in episodes) == 4000
+    # Env 0 runs the plain policy, env 1 at ε = 0.5: each level gets half of the steps.
+    left = [float(np.mean(ep.acts == 0)) for ep in episodes if ep.terminated]
+    plain = [f for f in left if f == 0.0]
+    noisy = [f for f in left if f > 0.0]
+    assert len(plain) >= 20 and len(noisy) >= 20
+    noisy_steps = sum(ep.length for ep in episodes if np.any(ep.acts == 0))
+    assert 1900 <= noisy_steps <= 2000  # env 1's 2000 steps, less its episodes that drew no random 0
+    all_noisy = np.concatenate([ep.acts[:, 0] for ep in episodes if ep.terminated and np.any(ep.acts == 0)])
+    assert 0.15 < np.mean(all_noisy == 0) < 0.35  # ε = 0.5, and a random action is "left" half the time
+    # Full noise is a random policy whatever the policy says; on a Box space too, within bounds.
+    rand, _ = collect_episodes(CART, 500, seed=1, policy=_always(1), n_envs=2, noise=(1.0,))
+    assert 0.4 < np.mean(np.concatenate([ep.acts[:, 0] for ep in rand]) == 0) < 0.6
+    pend, _ = collect_episodes(PEND, 400, seed=0, policy=lambda o: np.full((len(o), 1), 2.0), n_envs=2, noise=(1.0,))
+    acts = np.concatenate([ep.acts[:, 0] for ep in pend])
+    assert np.all(np.abs(acts) <= 2.0) and np.mean(acts == 2.0) < 0.05
+
+
+def test_noise_shows_failures_and_defaults_to_the_plain_policy():
+    # A balancing controller survives; the same controller with ε-greedy noise lets the pole fall sooner.
+    def balance(o):
+        return (o[:, 2] + 0.5 * o[:, 3] > 0).astype(int)
+
+    plain, _ = collect_episodes(CART, 2000, seed=0, policy=balance, n_envs=4)
+    mixed, _ = collect_episodes(CART, 2000, seed=0, policy=balance, n_envs=4, noise=(0.0, 0.5, 1.0))
+    assert sum(ep.terminated for ep in mixed) > sum(ep.terminated for ep in plain) + 10
+    # (0.0,) is exactly the plain policy (no extra random numbers), and a random policy ignores the levels.
+    same, _ = collect_episodes(CART, 2000, seed=0, policy=balance, n_envs=4, noise=(0.0,))
+    for x, y in zip(plain, same, strict=True):
+        np.testing.assert_array_equal(x.acts, y.acts)
+    r0, _ = collect_episodes(CART, 300, seed=2, n_envs=2)
+    r1, _ = collect_episodes(CART, 300, seed=2, n_envs=2, noise=(0.0, 0.5))
+    for x, y in zip(r0, r1, strict=True):
+        np.testing.assert_array_equal(x.acts, y.acts)
+    # Seeded: the same call gives the same noisy episodes.
+    again, _ = collect_episodes(CART, 2000, seed=0, policy=balance, n_envs=4, noise=(0.0, 0.5, 1.0))
+    for x, y in zip(mixed, again, strict=True):
+        np.testing.assert_array_equal(x.acts, y.acts)
+
+
+@pytest.mark.parametrize("noise", [(), (1.5,), (-0.1, 0.0)])
+def test_noise_levels_are_probabilities(noise):
+    with pytest.raises(ValueError, match="noise levels"):
+        collect_episodes(CART, 10, seed=0, policy=_always(1), noise=noise)

@@ -24,6 +24,7 @@ from judgerl.judges.llm_parse import (
 )
 from judgerl.judges.llm_prompts import (
     DEFAULT_PROMPTS,
+    EXTRA_PROMPTS,
     PromptTemplate,
     View,
     choose_mode,
@@ -190,11 +191,11 @@ TASK = TaskSpec(
 
 
 def test_packaged_templates_load_and_hash() -> None:
-    for name in DEFAULT_PROMPTS.values():
+    for name in [*DEFAULT_PROMPTS.values(), *EXTRA_PROMPTS.values(), "caption_pairs_short_v1"]:
         tpl = load_prompt(name)
         raw = (resources.files("judgerl.judges") / "prompts" / f"{name}.txt").read_bytes()
         assert tpl.sha == hashlib.sha256(raw).hexdigest()
-    with pytest.raises(ValueError, match="packaged prompts: episode_verdict_v1"):
+    with pytest.raises(ValueError, match="packaged prompts: .*episode_verdict_v1"):
         load_prompt("nope_v9")
     with pytest.raises(ValueError, match="placeholder"):
         PromptTemplate("x", "Hi $who").render(other="1")

@@ -77,6 +77,10 @@ def _targets(entry_fits: str, task: str):
 def test_every_reward_model_keeps_the_contract(name: str, task: str, tmp_path: Path) -> None:
     if name == "zero_shot" and task == "homegrid":
         pytest.skip("random samples of the grid space are not homegrid states its captioner can describe")
+    if name == "caption_preference" and task in ("pendulum", "homegrid"):
+        # A text model: each new caption costs a MiniLM forward pass. CartPole and the Dict CartPole check it
+        # (and NetHack, tests/unit/test_caption_reward.py); these two tasks would only add encoding time.
+        pytest.skip("caption_preference is checked on cartpole, dict and NetHack")
     spec = get_task(TASKS[task])
     env = make_env(spec, seed=0)
     cfg = load_config(None, ["reward.epochs=3", "reward.ensemble_size=2", "judge.type=embedding"])

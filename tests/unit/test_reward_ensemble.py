@@ -278,3 +278,35 @@ def test_restandardize_keeps_the_function_and_follows_the_data() -> None:
     fresh_net = RewardNet(4, (16, 8))
     fresh_net.restandardize(wide)  # an unfitted net just fits
     assert bool(fresh_net.fitted)
+
+
+def test_obs_bounds_make_the_reward_flat_beyond_the_labelled_states(tmp_path):
+    rng = np.random.default_rng(4)
+    ens = _ensemble(k=2, seed=1)
+    ens.fit_standardizer(torch.as_tensor(rng.normal(size=(50, ens.featurizer.n_features)), dtype=torch.float32))
+    seen = rng.uniform(-1.0, 1.0, size=(200, 3)).astype(np.float32)
+    far = np.array([[5.0, -7.0, 0.5], [1.0, -1.0, 0.5]], np.float32)  # out of range, and its clipped image
+    acts = np.zeros((2, 1), np.float32)
+    unclipped = ens.predict(far, acts)
+    assert unclipped[0] != unclipped[1]  # the net extrapolates
+    ens.set_obs_bounds(seen)
+    lo, hi = ens.obs_bounds
+    assert np.all(lo >= -1.0) and np.all(hi <= 1.0)
+    edge = np.clip(far, lo, hi)
+    for fn in (ens.predict, ens.predict_std):  # numpy hot path and torch path alike
+        out = fn(far, acts)
+        np.testing.assert_allclose(out[0], fn(edge[:1], acts[:1])[0], rtol=1e-5)
+    np.testing.assert_array_equal(
+        ens.predict(seen[:5], np.zeros((5, 1), np.float32)), ens.predict(seen[:5], np.zeros((5, 1), np.float32))
+    )
+    # Absorbing rows are not clipped (their all-zero observation is what training saw), and bounds survive save/load.
+    dead = np.zeros((1, 3), np.float32)
+    ens_abs = _ensemble(k=2, seed=1, zero_absorbing=False)
+    ens_abs.set_obs_bounds(seen + 3.0)
+    before = ens_abs.predict(dead, acts[:1], np.ones(1, np.float32))
+    ens_abs.set_obs_bounds(None)
+    np.testing.assert_array_equal(before, ens_abs.predict(dead, acts[:1], np.ones(1, np.float32)))
+    ens.save(tmp_path / "r.pt")
+    back = RewardEnsemble.load(tmp_path / "r.pt")
+    np.testing.assert_array_equal(back.obs_bounds[0], lo)
+    np.testing.assert_array_equal(back.predict(far, acts), ens.predict(far, acts))

@@ -1,0 +1,317 @@
+"""NetHack (the NetHack Learning Environment, ``nle``) as a small gymnasium Dict env, and its captions.
+
+NLE's full observation is large (``glyphs`` alone is 21×79); judgerl stores every
+observation as a flat row in the label store, so this env keeps three members:
+
+- ``glyphs``: a ``crop × crop`` window of glyph ids centred on the hero
+  (``blstats`` x, y; outside the map padded with the blank "stone" glyph), int16;
+- ``blstats``: NLE's 27 bottom-line statistics (position, score, HP, depth,
+  gold, experience level, turn, conditions...), int64;
+- ``message``: the game message line, 256 bytes, NUL-padded;
+- ``prev_blstats`` (only with ``status_changes=True``): the previous step's
+  ``blstats``, so the caption can say what changed.
+
+With the default 9×9 crop a flat row is 27 + 81 + 256 = 364 values.
+
+**Seeding.** NLE ignores gymnasium's ``reset(seed=...)``; here every reset draws
+NetHack's core and display seeds from the env's ``np_random`` (seeded by
+``reset(seed=s)``), so a seeded env plays a reproducible *sequence* of distinct
+games, and the moon phase is derived from the seed (``fix_moon_phase``).
+
+**After the game ends** NLE reports all-zero ``blstats`` and glyphs; this env
+repeats the last in-game ``blstats`` and crop instead, so the final observation
+still says where the hero died, how deep and with what score.
+
+**Facts.** Every step's ``info["episode_facts"]`` holds the episode so far:
+``score`` (in-game score), ``max_depth``, ``gold``, ``distinct_messages`` and
+``nle_success`` (1 when NLE ended the episode with ``TASK_SUCCESSFUL``: the
+staircase descended, the Oracle next to the hero). ``judgerl.evaluation`` averages
+them into ``eval/<fact>``.
+
+``nle`` is an optional dependency (``pip install 'judgerl[nethack]'``): this
+module imports it only when an env is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from judgerl.types import NO_MESSAGE
+
+# nle.nethack constants, copied so captions and success tests work without importing nle
+# (tests/unit/test_nethack.py checks them against nle).
+BL_X, BL_Y, BL_SCORE, BL_HP, BL_DEPTH, BL_GOLD, BL_XP, BL_DNUM, BL_CONDITION = 0, 1, 9, 10, 12, 13, 18, 23, 25
+N_BLSTATS = 27
+MAX_GLYPH = 5976
+STONE_GLYPH = 2359  # GLYPH_CMAP_OFF + S_stone: the blank glyph of unexplored rock
+MASK_HALLU = 0x200  # BL_MASK_HALLU: the hero is hallucinating
+MESSAGE_LEN = 256
+TASK_SUCCESSFUL = 2  # NetHackStaircase.StepStatus.TASK_SUCCESSFUL
+
+NLE_TASKS = {"score": "NetHackScore", "staircase": "NetHackStaircase", "oracle": "NetHackOracle"}
+ENV_IDS = {name: f"judgerl/{cls}Crop-v0" for name, cls in NLE_TASKS.items()}
+NLE_MISSING = (
+    "NetHack tasks need the NetHack Learning Environment: `pip install 'judgerl[nethack]'` "
+    "(or `pip install nle==1.3.0`)"
+)
+
+
+def import_nle() -> Any:
+    """``nle.env.tasks``, or an ImportError saying how to install it."""
+    try:
+        from nle.env import tasks
+    except ImportError as e:
+        raise ImportError(NLE_MISSING) from e
+    return tasks
+
+
+@cache
+def oracle_glyph() -> int:
+    """The glyph id of the Oracle (a peaceful monster), found as NLE's oracle task finds it."""
+    import_nle()
+    from nle import nethack
+
+    for glyph in range(nethack.GLYPH_MON_OFF, nethack.GLYPH_PET_OFF):
+        if nethack.permonst(nethack.glyph_to_mon(glyph)).mname == "Oracle":
+            return int(glyph)
+    raise RuntimeError("nle has no Oracle glyph")
+
+
+def crop_glyphs(glyphs: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
+    """A ``(size, size)`` int16 window of ``glyphs`` ``(21, 79)`` centred on column ``x``, row ``y``.
+
+    Cells outside the map are the blank stone glyph (what unexplored rock looks like).
+    """
+    r = size // 2
+    out = np.full((size, size), STONE_GLYPH, np.int16)
+    h, w = glyphs.shape
+    y0, x0 = y - r, x - r
+    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y0 + size, h), min(x0 + size, w)
+    if sy1 > sy0 and sx1 > sx0:
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = glyphs[sy0:sy1, sx0:sx1]
+    return out
+
+
+def decode_message(values: np.ndarray) -> str:
+    """Message bytes (any numeric dtype) as words: up to the first NUL, whitespace runs collapsed, stripped."""
+    raw = np.asarray(values).astype(np.uint8).tobytes().split(b"\0", 1)[0]
+    return " ".join(raw.decode("latin-1").split())
+
+
+def observation_space(crop: int = 9, status_changes: bool = False) -> spaces.Dict:
+    """The env's observation space (a flat row is its members concatenated in key order)."""
+    lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
+    members: dict[str, spaces.Space[Any]] = {
+        "blstats": spaces.Box(lo, hi, (N_BLSTATS,), np.int64),
+        "glyphs": spaces.Box(0, MAX_GLYPH, (crop, crop), np.int16),
+        "message": spaces.Box(0, 255, (MESSAGE_LEN,), np.uint8),
+    }
+    if status_changes:
+        members["prev_blstats"] = spaces.Box(lo, hi, (N_BLSTATS,), np.int64)
+    return spaces.Dict(members)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each member sits in a flat row (offsets in values), for a crop size and the status option."""
+
+    crop: int = 9
+    status_changes: bool = False
+
+    @property
+    def blstats(self) -> slice:
+        """The hero's bottom-line statistics."""
+        return slice(0, N_BLSTATS)
+
+    @property
+    def glyphs(self) -> slice:
+        """The glyph crop, raveled row by row."""
+        return slice(N_BLSTATS, N_BLSTATS + self.crop * self.crop)
+
+    @property
+    def message(self) -> slice:
+        """The message bytes."""
+        start = self.glyphs.stop
+        return slice(start, start + MESSAGE_LEN)
+
+    @property
+    def prev_blstats(self) -> slice | None:
+        """The previous step's statistics, or ``None`` without ``status_changes``."""
+        if not self.status_changes:
+            return None
+        start = self.message.stop
+        return slice(start, start + N_BLSTATS)
+
+    @property
+    def width(self) -> int:
+        """Values per flat row ``O``."""
+        end = self.prev_blstats or self.message
+        return end.stop
+
+
+def status_changes_in_words(prev: np.ndarray, now: np.ndarray) -> list[str]:
+    """What changed on the status line between two ``blstats`` rows, as short sentences (depth, gold, level, HP)."""
+    if not np.any(prev) or not np.any(now):
+        return []
+    p, n = (np.asarray(v, np.int64) for v in (prev, now))
+    out = []
+    if n[BL_DEPTH] != p[BL_DEPTH]:
+        out.append(f"You are now on dungeon level {n[BL_DEPTH]} (was {p[BL_DEPTH]}).")
+    if n[BL_GOLD] != p[BL_GOLD]:
+        out.append(f"Your gold {'rises' if n[BL_GOLD] > p[BL_GOLD] else 'falls'} to {n[BL_GOLD]}.")
+    if n[BL_XP] != p[BL_XP]:
+        out.append(f"Your experience level is now {n[BL_XP]}.")
+    if n[BL_HP] < p[BL_HP]:
+        out.append(f"You lose {p[BL_HP] - n[BL_HP]} hit points.")
+    elif n[BL_HP] > p[BL_HP]:
+        out.append(f"You regain {n[BL_HP] - p[BL_HP]} hit points.")
+    return out
+
+
+@dataclass(frozen=True)
+class NetHackCaptioner:
+    """The caption of a flat NetHack row: the game message in words, plus status-line changes when the row has them.
+
+    An empty message line is :data:`judgerl.types.NO_MESSAGE` (a caption is never empty).
+    """
+
+    layout: Layout
+
+    def __call__(self, row: np.ndarray) -> str:
+        """Caption of one flat row ``(O,)``."""
+        row = np.asarray(row)
+        words = [decode_message(row[self.layout.message])]
+        prev = self.layout.prev_blstats
+        if prev is not None:
+            words += status_changes_in_words(row[prev], row[self.layout.blstats])
+        text = " ".join(w for w in words if w)
+        return text or NO_MESSAGE
+
+
+class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
+    """An NLE task with a small Dict observation (glyph crop, blstats, message) and per-episode facts.
+
+    Args:
+        nle_task: ``score``, ``staircase`` or ``oracle`` (NLE's ``NetHackScore``,
+            ``NetHackStaircase``, ``NetHackOracle``: their rewards, actions and ends).
+        crop: Side of the glyph window around the hero (odd, at least 3).
+        status_changes: Add ``prev_blstats`` so captions can name status-line changes.
+        character: NLE character string (default: NLE's neutral human monk).
+        render_mode: Not supported (``None``); NetHack tasks are judged on captions.
+        **nle_kwargs: Passed to the NLE class (e.g. ``penalty_step``).
+
+    Raises:
+        ImportError: ``nle`` is not installed (the message says how to install it).
+        ValueError: An unknown ``nle_task`` or a bad ``crop``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        nle_task: str = "score",
+        crop: int = 9,
+        status_changes: bool = False,
+        character: str = "mon-hum-neu-mal",
+        render_mode: str | None = None,
+        **nle_kwargs: Any,
+    ) -> None:
+        if nle_task not in NLE_TASKS:
+            raise ValueError(f"nle_task {nle_task!r} is not one of {sorted(NLE_TASKS)}")
+        if crop < 3 or crop % 2 == 0:
+            raise ValueError(f"crop must be odd and at least 3 (the hero's neighbours), got {crop}")
+        if render_mode is not None:
+            raise ValueError("NetHack tasks render no frames (render_mode must be None); judges read captions")
+        tasks = import_nle()
+        self.nle_task = nle_task
+        self.crop = int(crop)
+        self.status_changes = bool(status_changes)
+        # The TimeLimit outside ends episodes; NLE's own step limit is set out of the way.
+        self._nle = getattr(tasks, NLE_TASKS[nle_task])(
+            observation_keys=("glyphs", "blstats", "message"),
+            max_episode_steps=10**9,
+            fix_moon_phase=True,
+            character=character,
+            **nle_kwargs,
+        )
+        self.observation_space = observation_space(self.crop, self.status_changes)
+        self.action_space = self._nle.action_space
+        self.render_mode = None
+        self._blstats = np.zeros(N_BLSTATS, np.int64)
+        self._prev = np.zeros(N_BLSTATS, np.int64)
+        self._crop = np.full((self.crop, self.crop), STONE_GLYPH, np.int16)
+        self._facts: dict[str, float] = {}
+        self._messages: set[bytes] = set()
+
+    def _observe(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        blstats = np.asarray(raw["blstats"], np.int64)
+        self._prev = self._blstats
+        if blstats.any():  # in a game; after it ended NLE reports zeros: keep the last in-game view
+            x, y = int(blstats[BL_X]), int(blstats[BL_Y])
+            self._blstats = blstats.copy()
+            self._crop = crop_glyphs(np.asarray(raw["glyphs"]), x, y, self.crop)
+        message = np.asarray(raw["message"], np.uint8).copy()
+        obs: dict[str, np.ndarray] = {"blstats": self._blstats.copy(), "glyphs": self._crop.copy(), "message": message}
+        if self.status_changes:
+            obs["prev_blstats"] = self._prev.copy()
+        self._note(message)
+        return obs
+
+    def _note(self, message: np.ndarray) -> None:
+        b = self._blstats
+        text = message.tobytes().split(b"\0", 1)[0].strip()
+        if text:
+            self._messages.add(text)
+        self._facts.update(
+            score=float(b[BL_SCORE]),
+            max_depth=max(self._facts.get("max_depth", 0.0), float(b[BL_DEPTH])),
+            gold=float(b[BL_GOLD]),
+            distinct_messages=float(len(self._messages)),
+        )
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a new game, seeded from this env's random stream (see the module docstring)."""
+        super().reset(seed=seed)
+        core, disp = (int(s) for s in self.np_random.integers(1, 2**31 - 1, size=2))
+        self._nle.seed(core, disp, False)
+        raw, _ = self._nle.reset()
+        self._blstats = np.zeros(N_BLSTATS, np.int64)
+        self._facts = {"nle_success": 0.0}
+        self._messages = set()
+        obs = self._observe(raw)
+        self._prev = self._blstats.copy()  # no change to report on the first step
+        if self.status_changes:
+            obs["prev_blstats"] = self._prev.copy()
+        return obs, {"episode_facts": dict(self._facts)}
+
+    def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """One NLE step; ``info["episode_facts"]`` holds the facts of the episode so far."""
+        raw, reward, terminated, truncated, info = self._nle.step(int(action))
+        obs = self._observe(raw)
+        status = int(info.get("end_status", 0))
+        if terminated and status == TASK_SUCCESSFUL:
+            self._facts["nle_success"] = 1.0
+        return obs, float(reward), bool(terminated), bool(truncated), {"episode_facts": dict(self._facts)}
+
+    def close(self) -> None:
+        """Close NLE (it removes its temporary game directory)."""
+        self._nle.close()
+        super().close()
+
+
+def register_envs() -> None:
+    """Register the three envs with gymnasium (idempotent); ``TaskSpec.env_id`` names them as ``module:id``."""
+    for name, env_id in ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="judgerl.envs.nethack:NetHackCropEnv", kwargs={"nle_task": name})
+
+
+register_envs()

@@ -1,0 +1,105 @@
+"""A small NetHack features extractor for PPO (``agent.policy_kwargs.features_extractor_class``).
+
+Three inputs of the Dict observation (``judgerl.envs.nethack``), each encoded
+small enough to train on two CPU cores:
+
+- ``glyphs`` (the ``crop × crop`` window around the hero): a learned embedding
+  per glyph id (NLE's 5,976 glyphs), two 3×3 convolutions, a linear layer;
+- ``blstats``: a signed log (``sign(x)·log(1 + |x|)``: score, gold and turn
+  span orders of magnitude, HP and position do not) and an MLP;
+- ``message`` (optional, on by default): a learned embedding of the message's
+  identity (a polynomial hash of its 256 bytes into ``message_buckets``
+  buckets). The learned reward of a step is a function of its message
+  (``caption_preference``), so the value function needs to see which message
+  it is; a hash is exact up to rare collisions and costs nothing next to a
+  convolution over the bytes, which halved the training speed.
+
+``prev_blstats`` (``status_changes``), if present, is encoded like ``blstats``.
+The features are concatenated and mapped to ``features_dim`` by a linear
+layer. This is the shape of the NLE baseline (Küttler et al. 2020) and of
+Motif's policy, much reduced.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+_GLYPHS = 5977  # nle.nethack.MAX_GLYPH + 1
+_HASH_BASE = 257
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) · log(1 + |x|)``, elementwise."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+class NetHackEncoder(BaseFeaturesExtractor):
+    """Features of a NetHack Dict observation: glyph-crop CNN, blstats MLP, optional message CNN.
+
+    Args:
+        observation_space: The env's Dict space (``glyphs``, ``blstats``, ``message``; ``prev_blstats`` optional).
+        features_dim: Output size.
+        glyph_dim: Size of a glyph's embedding.
+        channels: Width of the crop convolutions.
+        stats_dim: Width of the blstats MLP.
+        message_dim: Size of a message's embedding; 0 leaves the message out.
+        message_buckets: Hash buckets for messages (a prime keeps collisions rare).
+    """
+
+    powers: torch.Tensor
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        features_dim: int = 128,
+        glyph_dim: int = 16,
+        channels: int = 16,
+        stats_dim: int = 64,
+        message_dim: int = 16,
+        message_buckets: int = 4093,
+    ) -> None:
+        super().__init__(observation_space, features_dim)
+        members = observation_space.spaces
+        missing = {"glyphs", "blstats"} - set(members)
+        if missing:
+            raise ValueError(f"NetHackEncoder needs a Dict observation with glyphs and blstats; missing {missing}")
+        side = int(members["glyphs"].shape[0])  # type: ignore[index]
+        n_stats = int(members["blstats"].shape[0])  # type: ignore[index]
+        self.stat_keys = [k for k in ("blstats", "prev_blstats") if k in members]
+        self.use_message = message_dim > 0 and "message" in members
+        self.glyph_embed = nn.Embedding(_GLYPHS, glyph_dim)
+        self.crop = nn.Sequential(
+            nn.Conv2d(glyph_dim, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(channels * side * side, features_dim),
+            nn.ReLU(),
+        )
+        self.stats = nn.Sequential(nn.Linear(n_stats * len(self.stat_keys), stats_dim), nn.ReLU())
+        width = features_dim + stats_dim
+        if self.use_message:
+            n_bytes = int(members["message"].shape[0])  # type: ignore[index]
+            self.buckets = int(message_buckets)
+            powers = [1]
+            for _ in range(n_bytes - 1):
+                powers.append(powers[-1] * _HASH_BASE % self.buckets)
+            self.register_buffer("powers", torch.tensor(powers, dtype=torch.int64))
+            self.message = nn.Embedding(self.buckets, message_dim)
+            width += message_dim
+        self.out = nn.Sequential(nn.Linear(width, features_dim), nn.ReLU())
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Map a batch of observations (``glyphs (B, S, S)``, ``blstats (B, 27)``, ...) to ``(B, features_dim)``."""
+        glyphs = observations["glyphs"].long().clamp(0, _GLYPHS - 1)
+        g = self.glyph_embed(glyphs).permute(0, 3, 1, 2)  # (B, E, S, S)
+        stats = torch.cat([symlog(observations[k].float()) for k in self.stat_keys], dim=1)
+        parts = [self.crop(g), self.stats(stats)]
+        if self.use_message:
+            ids = (observations["message"].long() * self.powers).sum(dim=1) % self.buckets
+            parts.append(self.message(ids))
+        return self.out(torch.cat(parts, dim=1))

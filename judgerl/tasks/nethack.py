@@ -1,0 +1,143 @@
+"""NetHack tasks (Motif, seed 002): score, staircase and Oracle, judged on the game's messages.
+
+The caption of a step is the game message in words (``NO_MESSAGE`` when the
+line is empty), optionally followed by status-line changes
+(:func:`nethack_task` with ``status_changes=True``). There is no ground-truth
+verdict for a message, so ``oracle_verdict`` is ``None``; the oracle judge
+answers caption pairs with a documented proxy instead (``judgerl.forms.caption_pairs``).
+
+Success:
+
+- ``nethack/score-v0``: the in-game score rose above 0 (a weak bar: the
+  task's measure is the score itself, reported as ``eval/score``).
+- ``nethack/staircase-v0``: descended: the final observation is on dungeon level 2 or deeper.
+- ``nethack/oracle-v0``: the Oracle stands next to the hero (NLE's rule) *and*
+  the hero is not hallucinating *and* the level is in the Dungeons of Doom at
+  depth 5–9, where the real Oracle lives. Motif's agents learned to hallucinate
+  until some monster looked like the Oracle, which NLE's rule counts as success;
+  NLE's own verdict is still reported, as ``eval/nle_success``.
+
+The env (``judgerl.envs.nethack``) needs ``nle`` (``pip install 'judgerl[nethack]'``);
+these specs register without it and building the env then says how to install it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from judgerl.envs.nethack import (
+    BL_CONDITION,
+    BL_DEPTH,
+    BL_DNUM,
+    BL_SCORE,
+    ENV_IDS,
+    MASK_HALLU,
+    Layout,
+    NetHackCaptioner,
+    oracle_glyph,
+)
+from judgerl.types import TaskSpec
+
+# MiniLM zero-shot texts for the embedded judge: the similarity of each message to the goal.
+_GOAL = "You kill the monster. You find gold and useful items. You go down the stairs to a deeper level."
+_BASELINE = "Nothing happens."
+
+
+def _score_success(layout: Layout) -> Callable[[float, np.ndarray], bool]:
+    def success(true_return: float, final_obs: np.ndarray) -> bool:
+        """Solved when the in-game score rose above 0."""
+        return bool(np.asarray(final_obs)[layout.blstats][BL_SCORE] > 0)
+
+    return success
+
+
+def _staircase_success(layout: Layout) -> Callable[[float, np.ndarray], bool]:
+    def success(true_return: float, final_obs: np.ndarray) -> bool:
+        """Solved when the hero descended: the final observation is on dungeon level 2 or deeper."""
+        return bool(np.asarray(final_obs)[layout.blstats][BL_DEPTH] >= 2)
+
+    return success
+
+
+def oracle_next_to_hero(row: np.ndarray, layout: Layout) -> bool:
+    """NLE's rule: the Oracle's glyph is in the 3×3 window around the hero (the crop's centre)."""
+    crop = np.asarray(row)[layout.glyphs].reshape(layout.crop, layout.crop)
+    c = layout.crop // 2
+    return bool(np.any(np.rint(crop[c - 1 : c + 2, c - 1 : c + 2]) == oracle_glyph()))
+
+
+def real_oracle(row: np.ndarray, layout: Layout) -> bool:
+    """The stricter check: NLE's rule, and not hallucinating, and in the Dungeons of Doom at depth 5 to 9."""
+    b = np.asarray(row)[layout.blstats].astype(np.int64)
+    sane = not (int(b[BL_CONDITION]) & MASK_HALLU)
+    return oracle_next_to_hero(row, layout) and sane and int(b[BL_DNUM]) == 0 and 5 <= int(b[BL_DEPTH]) <= 9
+
+
+def _oracle_success(layout: Layout) -> Callable[[float, np.ndarray], bool]:
+    def success(true_return: float, final_obs: np.ndarray) -> bool:
+        """Solved when the real Oracle stands next to the hero (see :func:`real_oracle`)."""
+        return real_oracle(final_obs, layout)
+
+    return success
+
+
+_SUCCESS = {"score": _score_success, "staircase": _staircase_success, "oracle": _oracle_success}
+_INSTRUCTIONS = {
+    "score": "Play NetHack well: explore the dungeon, fight monsters, collect gold and items and go deeper, "
+    "to raise the in-game score.",
+    "staircase": "Find the staircase down on the first level of NetHack and go down it.",
+    "oracle": "Reach the Oracle in NetHack (she lives on a dungeon level between 5 and 9) and stand next to her.",
+}
+
+
+def nethack_task(
+    name: str,
+    task_id: str | None = None,
+    crop: int = 9,
+    status_changes: bool = False,
+    max_episode_steps: int = 1000,
+    instruction: str | None = None,
+) -> TaskSpec:
+    """A NetHack TaskSpec (register it with ``judgerl.tasks.register_task`` for a variant).
+
+    Args:
+        name: ``score``, ``staircase`` or ``oracle``.
+        task_id: Registry id; default ``nethack/<name>-v0``.
+        crop: Side of the glyph window around the hero.
+        status_changes: Captions also name status-line changes (depth, gold, level, HP).
+        max_episode_steps: Time limit (NLE's own is 5000; 1000 keeps 2-core budgets and evaluations short).
+        instruction: The goal in words; default: the task's.
+
+    Returns:
+        The spec.
+    """
+    if name not in _SUCCESS:
+        raise ValueError(f"unknown NetHack task {name!r}; choose one of {sorted(_SUCCESS)}")
+    layout = Layout(crop, status_changes)
+    kwargs: dict[str, object] = {}
+    if crop != 9:
+        kwargs["crop"] = crop
+    if status_changes:
+        kwargs["status_changes"] = True
+    return TaskSpec(
+        id=task_id or f"nethack/{name}-v0",
+        instruction=instruction or _INSTRUCTIONS[name],
+        env_id=f"judgerl.envs.nethack:{ENV_IDS[name]}",
+        env_kwargs=kwargs,
+        captioner=NetHackCaptioner(layout),
+        success=_SUCCESS[name](layout),
+        modalities=("captions", "state"),
+        max_episode_steps=max_episode_steps,
+        default_algo="PPO",
+        question="Does this show progress towards the goal?",
+        goal_text=_GOAL,
+        baseline_text=_BASELINE,
+        segment_length=20,
+        absorbing=False,
+        oracle_verdict=None,
+    )
+
+
+NETHACK_TASKS: tuple[TaskSpec, ...] = tuple(nethack_task(name) for name in ("score", "staircase", "oracle"))

@@ -1,0 +1,57 @@
+"""Motif on NetHack through the loop: caption pairs, the embedded judge, the caption reward, the audit (seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nle")
+
+from judgerl.cli import packaged_config  # noqa: E402
+from judgerl.config import load_config, validate_references  # noqa: E402
+from judgerl.judges.preflight import run_preflight  # noqa: E402
+from judgerl.labels.store import LabelStore  # noqa: E402
+from judgerl.loop import run  # noqa: E402
+from judgerl.reward.caption_model import CaptionPreferenceReward  # noqa: E402
+
+TINY = [
+    "iterations=2",
+    "collect_steps=600",
+    "labels.total=30",
+    "agent.total_timesteps=2048",  # two PPO rollouts of 128 steps x 8 envs
+    "reward.epochs=10",
+    "eval.episodes=1",
+    "eval.per_iteration=false",
+]
+
+
+def test_the_demo_config_runs_tiny_on_nethack(tmp_path: Path) -> None:
+    cfg = load_config(packaged_config("nethack_motif_demo"), [f"runs_dir={tmp_path}", *TINY])
+    validate_references(cfg)
+    run_dir = run(cfg)
+    ev = json.loads((run_dir / "eval.json").read_text())
+    for key in ("eval/score", "eval/max_depth", "eval/gold", "eval/distinct_messages", "audit/top1_share"):
+        assert key in ev
+    assert ev["labels/used_for_reward"] == 30
+    with LabelStore(run_dir / "labels.sqlite") as store:
+        rows = store.labelled()
+    assert rows and all(q.kind == "caption_pairs" and q.segments[0].length == 1 for q, _ in rows)
+    assert all(len(q.segments[0].obs[0]) == 364 for q, _ in rows)  # the stored flat row stays small
+    model = CaptionPreferenceReward.load(run_dir / "reward_model.pt")
+    assert model.task_id == "nethack/score-v0"
+    audit = json.loads((run_dir / "reward_audit.json").read_text())
+    assert audit["rows"] and {"caption", "steps", "learned_mean", "paid", "share"} <= set(audit["rows"][0])
+    assert "Reward audit" in (run_dir / "report.html").read_text()
+    assert run(cfg) == run_dir  # a finished run resumes to "already complete"
+
+
+def test_check_judge_reports_a_proxy_for_messages(tmp_path: Path) -> None:
+    cfg = load_config(packaged_config("nethack_motif_demo"), [f"runs_dir={tmp_path}", "name=probe"])
+    report = run_preflight(cfg, n_probes=12)
+    assert report.kind == "caption_pairs" and report.n_probes == 12
+    assert report.agreement is None and report.proxy and "score gain" in report.proxy
+    assert report.swap_consistency == 1.0 and report.tie_rate is not None and report.invalid_rate == 0.0
+    saved = json.loads((tmp_path / "probe" / "preflight.json").read_text())
+    assert "preflight/proxy_agreement" in saved and saved["preflight/agreement"] is None

@@ -1,0 +1,168 @@
+"""NetHack tasks (seed 002): the env's small Dict observation, captions, success rules, the policy encoder."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+nle = pytest.importorskip("nle")
+
+from judgerl.envs import nethack as nh  # noqa: E402
+from judgerl.envs.factory import make_env  # noqa: E402
+from judgerl.envs.nethack_policy import NetHackEncoder  # noqa: E402
+from judgerl.envs.spaces import flat_dim, flatten_one  # noqa: E402
+from judgerl.tasks import UnknownTaskError, get_task  # noqa: E402
+from judgerl.tasks.nethack import nethack_task, oracle_next_to_hero, real_oracle  # noqa: E402
+from judgerl.types import NO_MESSAGE  # noqa: E402
+
+LAYOUT = nh.Layout()
+
+
+def test_copied_constants_match_nle() -> None:
+    from nle import nethack
+
+    assert (nh.BL_X, nh.BL_Y, nh.BL_SCORE, nh.BL_HP) == (
+        nethack.NLE_BL_X,
+        nethack.NLE_BL_Y,
+        nethack.NLE_BL_SCORE,
+        nethack.NLE_BL_HP,
+    )
+    assert (nh.BL_DEPTH, nh.BL_GOLD, nh.BL_XP, nh.BL_DNUM, nh.BL_CONDITION) == (
+        nethack.NLE_BL_DEPTH,
+        nethack.NLE_BL_GOLD,
+        nethack.NLE_BL_XP,
+        nethack.NLE_BL_DNUM,
+        nethack.NLE_BL_CONDITION,
+    )
+    assert nh.MAX_GLYPH == nethack.MAX_GLYPH and nh.STONE_GLYPH == nethack.GLYPH_CMAP_OFF
+    assert nh.MASK_HALLU == nethack.BL_MASK_HALLU
+
+
+def test_crop_is_centred_on_the_hero_and_padded_with_stone() -> None:
+    glyphs = np.arange(21 * 79, dtype=np.int16).reshape(21, 79)
+    crop = nh.crop_glyphs(glyphs, x=0, y=0, size=5)
+    assert crop[2, 2] == glyphs[0, 0] and crop[2, 3] == glyphs[0, 1] and crop[3, 2] == glyphs[1, 0]
+    assert (crop[:2] == nh.STONE_GLYPH).all() and (crop[:, :2] == nh.STONE_GLYPH).all()
+    inner = nh.crop_glyphs(glyphs, x=40, y=10, size=9)
+    np.testing.assert_array_equal(inner, glyphs[6:15, 36:45])
+
+
+def _row(message: bytes = b"", blstats: dict[int, int] | None = None, layout: nh.Layout = LAYOUT) -> np.ndarray:
+    row = np.zeros(layout.width, np.float32)
+    row[layout.glyphs] = nh.STONE_GLYPH
+    msg = np.frombuffer(message.ljust(nh.MESSAGE_LEN, b"\0"), np.uint8)
+    row[layout.message] = msg
+    for k, v in (blstats or {}).items():
+        row[layout.blstats.start + k] = v
+    return row
+
+
+def test_caption_is_the_message_in_words_and_never_empty() -> None:
+    cap = nh.NetHackCaptioner(LAYOUT)
+    assert cap(_row(b"You kill the newt!  Welcome to experience level 2.")) == (
+        "You kill the newt! Welcome to experience level 2."
+    )
+    assert cap(_row(b"")) == NO_MESSAGE
+    assert cap(_row(b"   ")) == NO_MESSAGE
+
+
+def test_caption_names_status_changes_when_asked() -> None:
+    layout = nh.Layout(status_changes=True)
+    row = _row(b"You climb down the stairs.", {nh.BL_DEPTH: 2, nh.BL_GOLD: 7, nh.BL_HP: 10}, layout)
+    prev = layout.prev_blstats
+    assert prev is not None
+    row[prev.start + nh.BL_DEPTH], row[prev.start + nh.BL_GOLD], row[prev.start + nh.BL_HP] = 1, 7, 12
+    text = nh.NetHackCaptioner(layout)(row)
+    assert text.startswith("You climb down the stairs.")
+    assert "dungeon level 2 (was 1)" in text and "You lose 2 hit points." in text and "gold" not in text
+
+
+def test_env_observation_is_small_seeded_and_reports_facts() -> None:
+    task = get_task("nethack/score-v0")
+    env = make_env(task, seed=3)
+    assert flat_dim(env.observation_space) == LAYOUT.width == 364
+    obs, info = env.reset(seed=3)
+    assert env.observation_space.contains(obs)
+    first = [flatten_one(env.observation_space, obs)]
+    for a in [1, 2, 3, 4] * 10:
+        obs, _, term, trunc, info = env.step(a)
+        first.append(flatten_one(env.observation_space, obs))
+        if term or trunc:
+            break
+    assert set(info["episode_facts"]) == {"nle_success", "score", "max_depth", "gold", "distinct_messages"}
+    again = make_env(task, seed=3)
+    obs2, _ = again.reset(seed=3)
+    np.testing.assert_array_equal(flatten_one(env.observation_space, obs2), first[0])
+    second, _ = again.reset()  # the next game of a seeded env is another, reproducible game
+    assert not np.array_equal(flatten_one(env.observation_space, second)[LAYOUT.glyphs], first[0][LAYOUT.glyphs])
+    env.close()
+    again.close()
+
+
+def test_success_rules() -> None:
+    stairs, score = get_task("nethack/staircase-v0"), get_task("nethack/score-v0")
+    assert stairs.success(-3.0, _row(blstats={nh.BL_DEPTH: 2}))
+    assert not stairs.success(-3.0, _row(blstats={nh.BL_DEPTH: 1}))
+    assert score.success(0.0, _row(blstats={nh.BL_SCORE: 4})) and not score.success(0.0, _row())
+
+
+def test_the_oracle_must_be_real() -> None:
+    row = _row(blstats={nh.BL_DEPTH: 6, nh.BL_DNUM: 0})
+    centre = LAYOUT.glyphs.start + 4 * 9 + 4
+    row[centre + 1] = nh.oracle_glyph()  # the Oracle right of the hero
+    assert oracle_next_to_hero(row, LAYOUT) and real_oracle(row, LAYOUT)
+    assert get_task("nethack/oracle-v0").success(0.0, row)
+    hallucinating = row.copy()
+    hallucinating[LAYOUT.blstats.start + nh.BL_CONDITION] = nh.MASK_HALLU
+    assert oracle_next_to_hero(hallucinating, LAYOUT) and not real_oracle(hallucinating, LAYOUT)
+    shallow = row.copy()
+    shallow[LAYOUT.blstats.start + nh.BL_DEPTH] = 2  # no Oracle lives on level 2: a hallucination or a polymorph
+    assert not real_oracle(shallow, LAYOUT)
+    far = _row(blstats={nh.BL_DEPTH: 6})
+    far[LAYOUT.glyphs.start] = nh.oracle_glyph()  # in the crop's corner, not next to the hero
+    assert not oracle_next_to_hero(far, LAYOUT)
+
+
+def test_encoder_accepts_nle_dict_observations() -> None:
+    for status in (False, True):
+        task = nethack_task("score", task_id="test/nethack-status-v0", status_changes=status)
+        env = make_env(task, seed=0)
+        obs, _ = env.reset(seed=0)
+        batch = {k: torch.as_tensor(np.stack([v, v])) for k, v in obs.items()}
+        enc = NetHackEncoder(env.observation_space, features_dim=32)
+        out = enc(batch)
+        assert out.shape == (2, 32) and torch.isfinite(out).all()
+        assert enc.use_message and len(enc.stat_keys) == (2 if status else 1)
+        env.close()
+
+
+def test_bad_inputs_give_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UnknownTaskError, match="nethack/score-v0"):
+        get_task("nethack/scor-v0")
+    with pytest.raises(ValueError, match="unknown NetHack task"):
+        nethack_task("gold-rush")
+    with pytest.raises(ValueError, match="nle_task"):
+        nh.NetHackCropEnv(nle_task="ascend")
+    with pytest.raises(ValueError, match="crop must be odd"):
+        nh.NetHackCropEnv(crop=4)
+    real_import = builtins.__import__
+
+    def no_nle(name: str, *args: object, **kwargs: object) -> object:
+        if name.startswith("nle"):
+            raise ImportError("No module named 'nle'")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_nle)
+    with pytest.raises(ImportError, match=r"judgerl\[nethack\]"):
+        nh.NetHackCropEnv()
+
+
+def test_task_texts() -> None:
+    for name in ("score", "staircase", "oracle"):
+        spec = get_task(f"nethack/{name}-v0")
+        assert spec.instruction and spec.goal_text and spec.oracle_verdict is None
+        assert dataclasses.replace(spec).captioner(_row(b"It's a wall.")) == "It's a wall."
