@@ -100,16 +100,21 @@ def main() -> None:
         default="match",
         help="reward.label_noise: a number, or 'match' = the flip rate of the run (the judge's known error rate)",
     )
+    p.add_argument("--resume", action="store_true", help="keep the rows already in --out and run only the missing ones")
     args = p.parse_args()
     torch.set_num_threads(1)
+    out_path = Path(args.out)
+    done: list[dict] = json.loads(out_path.read_text()) if args.resume and out_path.exists() else []
     print(f"load average: {os.getloadavg()}  cores: {os.cpu_count()}")
     print(f"per-task overrides: {TASK_SETS}  extra: {args.set}")
-    results = []
+    results = list(done)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.tasks:
             for seed in args.seeds:
-                true_ret = None
+                true_ret = next((r["true_reward"] for r in done if (r["task"], r["seed"]) == (name, seed)), None)
                 for flip in args.flips:
+                    if any((r["task"], r["seed"], r["flip"]) == (name, seed, flip) for r in done):
+                        continue
                     eps = flip if args.label_noise == "match" else float(args.label_noise)
                     ev = one_run(
                         name,
@@ -139,8 +144,9 @@ def main() -> None:
                     }
                     results.append(row)
                     print(json.dumps(row), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+                    # Written after every run, so an interrupted benchmark keeps what it measured (--resume).
+                    out_path.parent.mkdir(parents=True, exist_ok=True)
+                    out_path.write_text(json.dumps(results, indent=2))
     print(
         f"\n{'task':9s} {'flip':>4s} {'seed':>4s} {'fresh':>8s} {'cotrain':>8s} {'true':>8s} {'random':>8s} "
         f"{'score':>6s} {'labels':>6s} {'collect':>7s} {'judge':>6s} {'fit':>6s} {'train':>6s} {'fresh_s':>7s}"

@@ -22,42 +22,34 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from judgerl.envs.spaces import flatten_batch
 
 
-def _env_reward_column(buffer: ReplayBuffer | DictReplayBuffer) -> np.ndarray:
-    """The ``env_rewards`` column ``(buffer_size, n_envs)``, NaN where not written yet."""
-    return np.full((buffer.buffer_size, buffer.n_envs), np.nan, np.float32)
+class _EnvRewardColumn:
+    """Adds ``env_rewards`` ``(buffer_size, n_envs)`` to an SB3 replay buffer, NaN where not written yet.
 
+    A mixin placed before SB3's buffer class, so one body serves the Box and the Dict buffer.
+    """
 
-def _store_env_rewards(buffer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Write the ``info["env_reward"]`` of the transition ``add(*args, **kwargs)`` is about to store."""
-    infos = kwargs.get("infos", args[-1] if args else [])
-    row = [float(info.get("env_reward", np.nan)) for info in infos[: buffer.n_envs]]
-    buffer.env_rewards[buffer.pos] = np.asarray(row, np.float32)
-
-
-class EnvRewardReplayBuffer(ReplayBuffer):
-    """SB3's ``ReplayBuffer`` plus ``env_rewards`` ``(buffer_size, n_envs)``: each transition's own env reward."""
+    buffer_size: int
+    n_envs: int
+    pos: int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.env_rewards = _env_reward_column(self)
+        self.env_rewards = np.full((self.buffer_size, self.n_envs), np.nan, np.float32)
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         """Store the transition and its ``info["env_reward"]``."""
-        _store_env_rewards(self, args, kwargs)
-        super().add(*args, **kwargs)
+        infos = kwargs.get("infos", args[-1] if args else [])
+        row = [float(info.get("env_reward", np.nan)) for info in infos[: self.n_envs]]
+        self.env_rewards[self.pos] = np.asarray(row, np.float32)
+        super().add(*args, **kwargs)  # type: ignore[misc]
 
 
-class DictEnvRewardReplayBuffer(DictReplayBuffer):
+class EnvRewardReplayBuffer(_EnvRewardColumn, ReplayBuffer):
+    """SB3's ``ReplayBuffer`` plus the ``env_rewards`` column: each transition's own env reward."""
+
+
+class DictEnvRewardReplayBuffer(_EnvRewardColumn, DictReplayBuffer):
     """SB3's ``DictReplayBuffer`` (Dict observations) plus the ``env_rewards`` column."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.env_rewards = _env_reward_column(self)
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        """Store the transition and its ``info["env_reward"]``."""
-        _store_env_rewards(self, args, kwargs)
-        super().add(*args, **kwargs)
 
 
 def replay_buffer_class(observation_space: spaces.Space[Any]) -> type[ReplayBuffer]:

@@ -195,9 +195,9 @@ CARTPOLE = TaskSpec(
     question="Does the pole stay balanced on the cart the whole time, without falling over?",
     goal_text="the pole is upright; the cart is near the centre and standing still",
     baseline_text="a pole on a cart",
-    # 50 steps, a tenth of an episode: a 25-step window that survives near the track's edge looks as good as
-    # one at the centre, and the reward learned to pay for drifting there (decision 0017).
-    segment_length=50,
+    # 25 steps: 50-step windows were tried and did worse on the 5-seed benchmark (6 of 10 runs at target
+    # against 9 of 10, decision 0017).
+    segment_length=25,
     absorbing=True,
     oracle_verdict=cartpole_verdict,
 )

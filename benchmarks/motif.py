@@ -1,0 +1,128 @@
+"""Motif on NetHack (seed 002): env reward only vs intrinsic only vs mixed, the staircase, and steering by words.
+
+Every cell is one ``judgerl run`` of ``judgerl/configs/nethack_motif_demo.yaml``
+(the embedded MiniLM judge, 600 caption-pair labels, PPO with the NetHack encoder)
+with a few overrides, so the benchmark measures exactly what a user runs:
+
+- ``env``: PPO on the in-game reward only (``reward.model=none``, nothing judged);
+- ``intrinsic``: the learned caption reward only (``reward.mix.env_weight=0``);
+- ``mixed``: Motif's ``0.1·r_env + 1[r̂ > ε]·z(r̂)/N(message)^3`` (the demo config);
+- ``descend`` / ``gold``: ``mixed`` with the judge's goal text replaced (steering by words).
+
+The agent is evaluated on sampled actions (as Motif does) for ``--eval-episodes``
+episodes; the table reports the in-game score, the deepest level, gold, distinct
+messages per episode, the task's success rate and agent steps/s (training steps over
+training wall-clock). Every seed is printed; the JSON is rewritten after each run
+(``--resume`` skips the cells already in it).
+
+Usage:
+  python benchmarks/motif.py --grid score --seeds 0 1 2
+  python benchmarks/motif.py --grid staircase steering --steps 61440 --out benchmarks/results/motif/demo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from judgerl.config import load_config
+from judgerl.loop import run
+
+DEMO = "judgerl/configs/nethack_motif_demo.yaml"
+ENV_ONLY = [
+    "reward.model=none",
+    "reward.mix.env_weight=1.0",
+    "reward.mix.learned_weight=0.0",
+    "reward.mix.normalize=none",
+    "reward.mix.threshold_quantile=null",
+    "reward.mix.count_decay=0.0",
+    "iterations=1",
+]
+GOALS = {
+    "descend": "You find the staircase down. You go down the stairs to a deeper level of the dungeon.",
+    "gold": "You pick up gold pieces. You find gold and treasure and useful items.",
+}
+# grid name -> {cell: overrides}
+GRIDS: dict[str, dict[str, list[str]]] = {
+    "score": {"env": ENV_ONLY, "intrinsic": ["reward.mix.env_weight=0.0"], "mixed": []},
+    "staircase": {
+        "stair_env": ["task.id=nethack/staircase-v0", *ENV_ONLY],
+        "stair_mixed": ["task.id=nethack/staircase-v0"],
+    },
+    "steering": {name: [f"judge.zero_shot.goal_text={text}"] for name, text in GOALS.items()},
+}
+COLUMNS = ("eval/score", "eval/max_depth", "eval/gold", "eval/distinct_messages", "eval/success_rate")
+
+
+def one_run(cell: str, overrides: list[str], seed: int, steps: int, episodes: int, runs_dir: Path) -> dict:
+    """Run one cell from scratch; returns its row (the eval metrics and steps/s)."""
+    cfg = load_config(
+        DEMO,
+        [
+            f"name={cell}-s{seed}",
+            f"runs_dir={runs_dir}",
+            f"seed={seed}",
+            f"agent.total_timesteps={steps}",
+            f"eval.episodes={episodes}",
+            *overrides,
+        ],
+    )
+    t0 = time.perf_counter()
+    ev = json.loads((run(cfg) / "eval.json").read_text())
+    row = {"cell": cell, "seed": seed, "steps": steps, "time/total_s": time.perf_counter() - t0}
+    row.update({k: ev.get(k, float("nan")) for k in COLUMNS})
+    row["agent_steps_per_s"] = ev["budget/env_steps_train"] / max(ev["time/train_s"], 1e-9)
+    row.update({k: v for k, v in ev.items() if k.startswith(("audit/", "time/", "labels/ok"))})
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--grid", nargs="+", choices=list(GRIDS), default=["score"])
+    p.add_argument("--cells", nargs="*", default=None, help="only these cells of the grids")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=61440, help="agent steps per run (the demo's: 61,440)")
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--out", default="benchmarks/results/motif/demo.json")
+    p.add_argument("--resume", action="store_true", help="keep the rows already in --out")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    print(f"load average: {os.getloadavg()}  cores: {os.cpu_count()}")
+    out = Path(args.out)
+    rows: list[dict] = json.loads(out.read_text()) if args.resume and out.exists() else []
+    cells = {c: o for g in args.grid for c, o in GRIDS[g].items() if args.cells is None or c in args.cells}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            for cell, overrides in cells.items():
+                if any((r["cell"], r["seed"], r["steps"]) == (cell, seed, args.steps) for r in rows):
+                    continue
+                row = one_run(cell, overrides, seed, args.steps, args.eval_episodes, Path(tmp))
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(rows, indent=2))
+    print(
+        f"\n{'cell':12s} {'seed':>4s} {'score':>7s} {'depth':>5s} {'gold':>6s} {'msgs':>5s} {'succ':>5s} {'steps/s':>7s}"
+    )
+    for r in rows:
+        print(
+            f"{r['cell']:12s} {r['seed']:4d} {r['eval/score']:7.1f} {r['eval/max_depth']:5.2f} {r['eval/gold']:6.1f} "
+            f"{r['eval/distinct_messages']:5.1f} {r['eval/success_rate']:5.2f} {r['agent_steps_per_s']:7.0f}"
+        )
+    for cell in cells:
+        sel = [r for r in rows if r["cell"] == cell and r["steps"] == args.steps]
+        if sel:
+            means = {k: np.mean([r[k] for r in sel]) for k in COLUMNS}
+            print(f"{cell}: " + "  ".join(f"{k} {v:.2f}" for k, v in means.items()) + f"  over {len(sel)} seeds")
+    print(f"load average: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
