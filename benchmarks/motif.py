@@ -109,7 +109,8 @@ def main() -> None:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(rows, indent=2))
     print(
-        f"\n{'cell':12s} {'seed':>4s} {'score':>7s} {'depth':>5s} {'gold':>6s} {'msgs':>5s} {'succ':>5s} {'steps/s':>7s}"
+        f"\n{'cell':12s} {'seed':>4s} {'score':>7s} {'depth':>5s} {'gold':>6s} {'msgs':>5s} {'succ':>5s} "
+        f"{'steps/s':>7s}"
     )
     for r in rows:
         print(
