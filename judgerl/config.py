@@ -183,6 +183,12 @@ class EvalConfig(_Stage):
     deterministic: bool = Field(
         True, description="Greedy actions in evaluation (false: actions sampled from the policy, as seed 003)."
     )
+    replay_screens: int = Field(
+        12,
+        ge=0,
+        description="Tasks whose env renders text (NetHack): screens of one final-agent episode shown in the "
+        "report (media/replay.json), evenly spaced, the last included; 0 = off.",
+    )
     audit_top: int | None = Field(
         None,
         ge=0,

@@ -203,7 +203,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         crop: Side of the glyph window around the hero (odd, at least 3).
         status_changes: Add ``prev_blstats`` so captions can name status-line changes.
         character: NLE character string (default: NLE's neutral human monk).
-        render_mode: Not supported (``None``); NetHack tasks are judged on captions.
+        render_mode: ``None``, or ``"ansi"``: ``render()`` returns the terminal (24 lines of 80
+            characters: message, map, status lines) as text, for replays in the report.
         **nle_kwargs: Passed to the NLE class (e.g. ``penalty_step``).
 
     Raises:
@@ -211,7 +212,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         ValueError: An unknown ``nle_task`` or a bad ``crop``.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,
@@ -226,15 +227,16 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             raise ValueError(f"nle_task {nle_task!r} is not one of {sorted(NLE_TASKS)}")
         if crop < 3 or crop % 2 == 0:
             raise ValueError(f"crop must be odd and at least 3 (the hero's neighbours), got {crop}")
-        if render_mode is not None:
-            raise ValueError("NetHack tasks render no frames (render_mode must be None); judges read captions")
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"NetHack tasks render text only (render_mode None or 'ansi'), got {render_mode!r}")
         tasks = import_nle()
         self.nle_task = nle_task
         self.crop = int(crop)
         self.status_changes = bool(status_changes)
         # The TimeLimit outside ends episodes; NLE's own step limit is set out of the way.
+        keys = ("glyphs", "blstats", "message") + (("tty_chars",) if render_mode == "ansi" else ())
         self._nle = getattr(tasks, NLE_TASKS[nle_task])(
-            observation_keys=("glyphs", "blstats", "message"),
+            observation_keys=keys,
             max_episode_steps=10**9,
             fix_moon_phase=True,
             character=character,
@@ -242,7 +244,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         )
         self.observation_space = observation_space(self.crop, self.status_changes)
         self.action_space = self._nle.action_space
-        self.render_mode = None
+        self.render_mode = render_mode
+        self._tty = ""
         self._blstats = np.zeros(N_BLSTATS, np.int64)
         self._prev = np.zeros(N_BLSTATS, np.int64)
         self._crop = np.full((self.crop, self.crop), STONE_GLYPH, np.int16)
@@ -250,6 +253,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self._messages: set[bytes] = set()
 
     def _observe(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if "tty_chars" in raw and np.asarray(raw["blstats"]).any():  # after the game: keep the last in-game screen
+            self._tty = "\n".join(line.tobytes().decode("latin-1").rstrip() for line in np.asarray(raw["tty_chars"]))
         blstats = np.asarray(raw["blstats"], np.int64)
         self._prev = self._blstats
         if blstats.any():  # in a game; after it ended NLE reports zeros: keep the last in-game view
@@ -300,6 +305,10 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         if terminated and status == TASK_SUCCESSFUL:
             self._facts["nle_success"] = 1.0
         return obs, float(reward), bool(terminated), bool(truncated), {"episode_facts": dict(self._facts)}
+
+    def render(self) -> str | None:  # type: ignore[override]
+        """The terminal as text (``render_mode="ansi"``), the last in-game screen once the game is over."""
+        return self._tty if self.render_mode == "ansi" else None
 
     def close(self) -> None:
         """Close NLE (it removes its temporary game directory)."""

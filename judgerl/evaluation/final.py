@@ -128,4 +128,7 @@ def final_evaluation(
         t0 = time.perf_counter()
         summary.update(final_audit(cfg, task, agent, reward.make_env))
         timed("eval", t0)
+    from judgerl.evaluation.text_replay import final_replay
+
+    final_replay(cfg, task, agent)  # last too: its episode must not shift the draws evaluated above
     return summary

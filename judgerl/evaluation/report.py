@@ -106,8 +106,10 @@ def write_report(run_dir: str | Path) -> Path:
         if rows:
             parts.append(f"<h2>{title}</h2>{_table(rows)}")
     from judgerl.evaluation.reward_audit import audit_html
+    from judgerl.evaluation.text_replay import replay_html
 
     parts.append(audit_html(run_dir))
+    parts.append(replay_html(run_dir))
     for img in _plots(run_dir, records):
         parts.append(f'<p><img src="{img}" alt="{img}"></p>')
     gifs = sorted((run_dir / "media").glob("*.gif")) if (run_dir / "media").exists() else []

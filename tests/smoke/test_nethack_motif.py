@@ -43,7 +43,9 @@ def test_the_demo_config_runs_tiny_on_nethack(tmp_path: Path) -> None:
     assert model.task_id == "nethack/score-v0"
     audit = json.loads((run_dir / "reward_audit.json").read_text())
     assert audit["rows"] and {"caption", "steps", "learned_mean", "paid", "share"} <= set(audit["rows"][0])
-    assert "Reward audit" in (run_dir / "report.html").read_text()
+    page = (run_dir / "report.html").read_text()
+    assert "Reward audit" in page and "Replay of the final agent" in page
+    assert len(json.loads((run_dir / "media" / "replay.json").read_text())) >= 2
     assert run(cfg) == run_dir  # a finished run resumes to "already complete"
 
 
