@@ -173,18 +173,7 @@ class StudyConfig(_Stage):
 
 
 def load_study_config(path: str | Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
-    """Load, merge and validate a study configuration (same rules and errors as ``load_config``).
-
-    Args:
-        path: YAML file, or ``None`` for the built-in defaults.
-        overrides: ``key=value`` strings applied on top (dotted keys).
-
-    Returns:
-        The validated config.
-
-    Raises:
-        ConfigError: One line per problem, naming the field and the fix.
-    """
+    """Load, merge and validate a study configuration (arguments and errors as ``judgerl.config.load_config``)."""
     return load_model(StudyConfig, path, overrides)
 
 
