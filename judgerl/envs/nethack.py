@@ -194,12 +194,46 @@ class NetHackCaptioner:
         return text or NO_MESSAGE
 
 
+@cache
+def nle_task_class(nle_task: str) -> Any:
+    """NLE's task class for ``nle_task``, changed in two ways that make its last observation honest.
+
+    1. NLE reads a task's end (``_is_episode_end``) on the in-game observation and then
+       quits the game, and the arrays it returns are reused, so the step that succeeds
+       comes back all zeros: the hero standing next to the Oracle is never seen. The
+       subclass keeps a copy of the observation it ended on (``ended_on``).
+    2. NLE's staircase task ends (+1) as soon as the hero stands on ``>``;
+       ``nethack/staircase-v0`` asks to go *down* it, so that episode ends (+1,
+       ``TASK_SUCCESSFUL``) on the step that reaches dungeon level 2. NLE's
+       rewards and time penalty are kept.
+    """
+    tasks = import_nle()
+    base = getattr(tasks, NLE_TASKS[nle_task])
+
+    class Task(base):  # type: ignore[misc, valid-type]
+        ended_on: tuple[np.ndarray, ...] | None = None
+
+        def _is_episode_end(self, observation: Any) -> Any:
+            if nle_task == "staircase":
+                descended = observation[self._blstats_index][BL_DEPTH] >= 2
+                status = self.StepStatus.TASK_SUCCESSFUL if descended else self.StepStatus.RUNNING
+            else:
+                status = super()._is_episode_end(observation)
+            if status != self.StepStatus.RUNNING:
+                self.ended_on = tuple(np.array(a, copy=True) for a in observation)
+            return status
+
+    Task.__name__ = Task.__qualname__ = f"{NLE_TASKS[nle_task]}Judgerl"
+    return Task
+
+
 class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
     """An NLE task with a small Dict observation (glyph crop, blstats, message) and per-episode facts.
 
     Args:
         nle_task: ``score``, ``staircase`` or ``oracle`` (NLE's ``NetHackScore``,
-            ``NetHackStaircase``, ``NetHackOracle``: their rewards, actions and ends).
+            ``NetHackStaircase``, ``NetHackOracle``: their rewards, actions and ends; the
+            staircase episode ends on going down, :func:`nle_task_class`).
         crop: Side of the glyph window around the hero (odd, at least 3).
         status_changes: Add ``prev_blstats`` so captions can name status-line changes.
         character: NLE character string (default: NLE's neutral human monk).
@@ -229,13 +263,13 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             raise ValueError(f"crop must be odd and at least 3 (the hero's neighbours), got {crop}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"NetHack tasks render text only (render_mode None or 'ansi'), got {render_mode!r}")
-        tasks = import_nle()
+        import_nle()
         self.nle_task = nle_task
         self.crop = int(crop)
         self.status_changes = bool(status_changes)
         # The TimeLimit outside ends episodes; NLE's own step limit is set out of the way.
         keys = ("glyphs", "blstats", "message") + (("tty_chars",) if render_mode == "ansi" else ())
-        self._nle = getattr(tasks, NLE_TASKS[nle_task])(
+        self._nle = nle_task_class(nle_task)(
             observation_keys=keys,
             max_episode_steps=10**9,
             fix_moon_phase=True,
@@ -299,7 +333,11 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """One NLE step; ``info["episode_facts"]`` holds the facts of the episode so far."""
+        self._nle.ended_on = None
         raw, reward, terminated, truncated, info = self._nle.step(int(action))
+        if self._nle.ended_on is not None:  # the task ended this step: observe the state it ended on
+            keys = self._nle._observation_keys
+            raw = {k: self._nle.ended_on[keys.index(k)] for k in raw}
         obs = self._observe(raw)
         status = int(info.get("end_status", 0))
         if terminated and status == TASK_SUCCESSFUL:

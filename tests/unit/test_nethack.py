@@ -110,6 +110,27 @@ def test_success_rules() -> None:
     assert score.success(0.0, _row(blstats={nh.BL_SCORE: 4})) and not score.success(0.0, _row())
 
 
+def test_the_staircase_episode_ends_on_going_down_and_its_last_observation_shows_it() -> None:
+    # NLE ended the staircase task on *standing* on ">" and returned the success step all zeros, so the
+    # env repeated the step before it: 15 of 60 random episodes "succeeded" for NLE, 0 by the task's rule.
+    # Now the episode ends on reaching level 2, and the observation it ended on is the one returned.
+    task = get_task("nethack/staircase-v0")
+    env = make_env(task, seed=0)
+    outcomes = []
+    for seed in range(17):  # random play, reproducible: episodes 13, 15 and 16 go down the stairs
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(env.action_space.sample())
+            done = terminated or truncated
+        facts = info["episode_facts"]
+        by_rule = task.success(0.0, flatten_one(env.observation_space, obs))
+        assert by_rule == bool(facts["nle_success"]) == (obs["blstats"][nh.BL_DEPTH] >= 2) == (facts["max_depth"] >= 2)
+        outcomes.append(by_rule)
+    env.close()
+    assert any(outcomes) and not all(outcomes)
+
+
 def test_the_oracle_must_be_real() -> None:
     row = _row(blstats={nh.BL_DEPTH: 6, nh.BL_DNUM: 0})
     centre = LAYOUT.glyphs.start + 4 * 9 + 4
