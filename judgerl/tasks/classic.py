@@ -196,7 +196,7 @@ CARTPOLE = TaskSpec(
     goal_text="the pole is upright; the cart is near the centre and standing still",
     baseline_text="a pole on a cart",
     # 25 steps: 50-step windows were tried and did worse on the 5-seed benchmark (6 of 10 runs at target
-    # against 9 of 10, decision 0017).
+    # against 8-9 of 10, decision 0017).
     segment_length=25,
     absorbing=True,
     oracle_verdict=cartpole_verdict,
