@@ -79,7 +79,7 @@ def one_run(cell: str, overrides: list[str], seed: int, steps: int, episodes: in
     row = {"cell": cell, "seed": seed, "steps": steps, "time/total_s": time.perf_counter() - t0}
     row.update({k: ev.get(k, float("nan")) for k in COLUMNS})
     row["agent_steps_per_s"] = ev["budget/env_steps_train"] / max(ev["time/train_s"], 1e-9)
-    row.update({k: v for k, v in ev.items() if k.startswith(("audit/", "time/", "labels/ok"))})
+    row.update({k: v for k, v in ev.items() if k.startswith(("audit/", "time/", "labels/ok", "eval/random/"))})
     return row
 
 
