@@ -123,7 +123,7 @@ def _preflight_gate(cfg: RunConfig, force: bool) -> None:
     from judgerl.judges.preflight import run_preflight
     from judgerl.loop_parts import ensure_run_id
 
-    report = run_preflight(cfg, run_id=ensure_run_id(cfg.run_dir))
+    report = run_preflight(cfg, n_probes=cfg.judge.preflight_probes, run_id=ensure_run_id(cfg.run_dir))
     print(report.as_table())
     if report.overall == "fail":
         raise ConfigError("the judge failed its preflight (table above); fix the judge or pass --force to run anyway")
@@ -156,7 +156,7 @@ def _cmd_check_judge(args: argparse.Namespace) -> int:
     check_paths(cfg)
     # The probes are bought into the run's label store: not while a run writes to it.
     with RunLock(cfg.run_dir):
-        report = run_preflight(cfg, n_probes=args.probes)
+        report = run_preflight(cfg, n_probes=args.probes or cfg.judge.preflight_probes)
     print(report.as_table())
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2))
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-judge", help="preflight a judge on probe queries: agreement, bias, invalid rate, cost")
     c.add_argument("config", nargs="?", default=None)
     _add_set(c)
-    c.add_argument("--probes", type=int, default=64, help="number of probe queries")
+    c.add_argument("--probes", type=int, default=None, help="number of probe queries (default: judge.preflight_probes)")
     c.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
     c.set_defaults(func=_cmd_check_judge)
 

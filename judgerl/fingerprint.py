@@ -62,6 +62,7 @@ FINGERPRINT_EXCLUDE: tuple[str, ...] = (
     "judge.budget",
     "judge.price",
     "judge.delay_s",
+    "judge.preflight_probes",
     "judge.client.base_url",
     "judge.client.api_key_env",
     "judge.client.concurrency",
