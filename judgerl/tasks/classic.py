@@ -124,8 +124,11 @@ PENDULUM = TaskSpec(
     max_episode_steps=200,
     default_algo="SAC",
     question="Is the pendulum upright, balanced near the top?",
-    goal_text="the pendulum is upright, pointing straight up, and almost still",
-    baseline_text="the pendulum",
+    # A contrastive baseline (the opposite state, not VLM-RM's neutral "the pendulum"): the projection then
+    # measures height, and MiniLM's score ranks heights in order; with the neutral baseline "hanging straight
+    # down" outscored "horizontal" and the demo's agent failed to swing up from some starts (decision 0024).
+    goal_text="the pendulum is upright at the top",
+    baseline_text="the pendulum is hanging down at the bottom",
     segment_length=25,
     absorbing=False,
     oracle_verdict=pendulum_verdict,
