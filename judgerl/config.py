@@ -189,6 +189,19 @@ class EvalConfig(_Stage):
         description="Tasks whose env renders text (NetHack): screens of one final-agent episode shown in the "
         "report (media/replay.json), evenly spaced, the last included; 0 = off.",
     )
+    gif_frames: int = Field(
+        100,
+        ge=0,
+        description="Frames of the report's agent GIFs (media/agent_start.gif after the first iteration, "
+        "media/agent_end.gif at the end): one episode, evenly spaced frames; 0 = no GIFs.",
+    )
+    gif_width: int = Field(160, ge=16, description="Width in pixels of the agent GIFs' frames.")
+    landscape_grid: int = Field(
+        41,
+        ge=0,
+        description="Points per axis of the reward landscape (landscape.json: final reward and true reward on a "
+        "grid of low-dimensional states; Pendulum, CartPole, MountainCar); 0 = off.",
+    )
     audit_top: int | None = Field(
         None,
         ge=0,

@@ -39,8 +39,10 @@ from judgerl.config import RunConfig
 from judgerl.envs.collect import collect_episodes
 from judgerl.envs.factory import make_vec_env
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
+from judgerl.evaluation.agent_gif import START_GIF, write_agent_gif
 from judgerl.evaluation.final import RewardSetup, final_evaluation
 from judgerl.evaluation.ground_truth import evaluate, sb3_policy
+from judgerl.evaluation.judge_quality import judge_vs_oracle
 from judgerl.evaluation.logger import MetricsLogger
 from judgerl.faults import kill_point
 from judgerl.forms import QueryPlan, TargetPlan, get_form
@@ -50,11 +52,13 @@ from judgerl.loop_parts import (
     begin_collection,
     count_key_fn,
     ensure_run_id,
+    env_step_metrics,
     judge_metrics,
     learned_values,
     open_store,
     settle_collection,
 )
+from judgerl.progress import StepBar, progress_bar
 from judgerl.reward.mixing import RewardMixer
 from judgerl.reward.registry import RewardSpec, get_reward_entry
 from judgerl.rundir import RunLock, count_label_rows, label_health_warning, prepare_run_dir
@@ -189,7 +193,7 @@ def _pipeline(cfg: RunConfig) -> Path:
     state.save(run_dir)
     recorder = ReturnRecorder(venv)
     progress = StepProgress(lambda n: ledger.record("train", n))
-    callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress]
+    callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress, StepBar("train")]
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(a.total_timesteps, cfg.iterations, rollout_size(agent))
 
@@ -251,7 +255,8 @@ def _pipeline(cfg: RunConfig) -> Path:
             t0 = time.perf_counter()
             keys = {q.key for q in queries}
             retry = [q for q in store.unanswered(judge.id, run_id) if q.key not in keys]
-            labels = judge.judge(task, [*queries, *retry], iteration=it)
+            with progress_bar(len(queries) + len(retry), f"judge it {it}", unit="label") as bar:
+                labels = judge.judge(task, [*queries, *retry], on_label=lambda q, lab: bar.update(), iteration=it)
             state.labels_bought = count_label_rows(cfg.store_path) or 0
             timed("judge", t0)
             if any(lab.provenance.transient and lab.provenance.error.startswith("budget") for lab in labels):
@@ -261,19 +266,18 @@ def _pipeline(cfg: RunConfig) -> Path:
                 )
             state.stage = "judged"
             state.save(run_dir)
-            log.log(it, {**store.stats(judge.id, run_id=run_id), **judge_metrics(judge)}, stage="judge")
+            # Every usable label so far, in query order (answers of concurrent requests arrive in any order);
+            # preflight probes (iteration -1) are paid for but not part of the label budget.
+            labelled = sorted(store.labelled(judge.id, min_iteration=0, run_id=run_id), key=lambda r: r[1].query_key)
+            quality = judge_vs_oracle(labelled, task, targets_plan.value_scale)
+            log.log(it, {**store.stats(judge.id, run_id=run_id), **judge_metrics(judge), **quality}, stage="judge")
 
             # ── ④ Fit the reward model on the form's targets from every usable label so far ──
-            # (preflight probes, iteration -1, are paid for but not part of the label budget)
             t0 = time.perf_counter()
             if reward_info is not None and reward_info.iteration == it and reward_info.stage == "fitted":
                 # This iteration's fit was saved before the last process died: refitting would warm-start from it.
                 fit_metrics = dict(reward_info.extra.get("metrics", {}))
             else:
-                # In query order, not arrival order: answers of concurrent requests may come back in any order.
-                labelled = sorted(
-                    store.labelled(judge.id, min_iteration=0, run_id=run_id), key=lambda r: r[1].query_key
-                )
                 targets = form.targets(labelled, rng_fit, targets_plan)
                 if len(targets) == 0:
                     raise NoUsableLabels(
@@ -305,10 +309,12 @@ def _pipeline(cfg: RunConfig) -> Path:
 
         # ── ⑥ Evaluate on ground truth, log, checkpoint ─────────────────────────────
         t0 = time.perf_counter()
-        metrics: dict[str, Any] = {**recorder.summary(), **mixer.pop_stats()}
+        metrics: dict[str, Any] = {**recorder.summary(), **mixer.pop_stats(), **env_step_metrics(state)}
         if cfg.eval.per_iteration:
             policy = sb3_policy(agent, cfg.eval.deterministic)
             metrics.update(evaluate(task, policy, cfg.eval.episodes, seed=10_000 + cfg.seed).as_metrics())
+        if it == 0:
+            write_agent_gif(cfg, task, agent, START_GIF)  # the report's "start" GIF; the next stage reseeds
         timed("eval", t0)
         log.log(it, metrics, stage="iteration")
         state.iteration, state.stage = it + 1, "start"
@@ -327,7 +333,7 @@ def _pipeline(cfg: RunConfig) -> Path:
         algo,
         n_envs,
         agent,
-        RewardSetup(fresh_env, learned=cfg.reward.model != "none"),
+        RewardSetup(fresh_env, learned=cfg.reward.model != "none", model=reward),
         lambda n: ledger.record("fresh", n),
         timed,
     )

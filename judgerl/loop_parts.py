@@ -110,3 +110,16 @@ def settle_collection(state: RunState, store: LabelStore | None, run_id: str) ->
         state.extra["label_shortfall"] = int(pending["shortfall"])
     else:
         state.env_steps_repeated += int(pending["steps"])
+
+
+def env_step_metrics(state: RunState) -> dict[str, float]:
+    """The run's env steps so far, the x-axis of the report's learning curves (stage ``iteration``).
+
+    Returns:
+        ``agent/env_steps``: steps the co-trained agent trained for; ``agent/env_steps_total``: those plus
+        the collection steps and steps an interruption threw away (what ``budget/env_steps_total`` ends at).
+    """
+    return {
+        "agent/env_steps": float(state.env_steps_train),
+        "agent/env_steps_total": float(state.env_steps_train + state.env_steps_collect + state.env_steps_repeated),
+    }

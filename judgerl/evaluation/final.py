@@ -24,7 +24,10 @@ from judgerl.checkpoints import CheckpointInfo
 from judgerl.config import RunConfig
 from judgerl.envs.factory import make_vec_env
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
+from judgerl.evaluation.agent_gif import END_GIF, write_agent_gif
 from judgerl.evaluation.ground_truth import evaluate, normalized_score, sb3_policy
+from judgerl.evaluation.landscape import write_landscape
+from judgerl.progress import StepBar
 from judgerl.runstate import step_schedule
 from judgerl.types import TaskSpec
 
@@ -38,10 +41,12 @@ class RewardSetup:
             of the run's reward model and mixing statistics.
         learned: Whether the run has a learned (or zero-shot) reward at all; a
             fresh agent on reward ``none`` would only repeat the baseline.
+        model: The final reward model (for the reward landscape), ``None`` without one.
     """
 
     make_env: Callable[[int], LearnedRewardVecEnv]
     learned: bool
+    model: Any = None
 
 
 def whole_rollouts(steps: int, agent: BaseAlgorithm) -> int:
@@ -75,7 +80,8 @@ def final_evaluation(
         ``eval/...`` metrics (co-trained agent), ``eval/random/...``,
         ``eval/fresh/...``, ``eval/true_reward/...``, ``eval/true_reward_same_hp/...``,
         normalised scores, ``budget/env_steps_fresh``, and the reward audit's ``audit/*``
-        (``judgerl.evaluation.reward_audit``; it also writes ``reward_audit.json``).
+        (``judgerl.evaluation.reward_audit``; it also writes ``reward_audit.json``). Writes the
+        final agent's GIF (``media/agent_end.gif``) and the reward landscape (``landscape.json``).
     """
     seed = 20_000 + cfg.seed
     summary: dict[str, Any] = {}
@@ -96,7 +102,11 @@ def final_evaluation(
         t0 = time.perf_counter()
         env = reward.make_env(cfg.seed + 1)
         fresh = agent_from_config(a, algo, env, task, cfg.seed + 1, steps)
-        callbacks = [*reward_callbacks(fresh, env, cfg.env.reward_per_rollout), StepProgress(on_fresh_steps)]
+        callbacks = [
+            *reward_callbacks(fresh, env, cfg.env.reward_per_rollout),
+            StepProgress(on_fresh_steps),
+            StepBar("fresh agent"),
+        ]
         fresh.learn(whole_rollouts(steps, fresh), callback=callbacks, progress_bar=False)
         save_agent_atomic(
             fresh, cfg.run_dir / "fresh_agent.zip", CheckpointInfo(iteration=cfg.iterations, stage="fresh")
@@ -111,7 +121,7 @@ def final_evaluation(
         t0 = time.perf_counter()
         venv = make_vec_env(task, n_envs, seed=cfg.seed + 2)
         base = agent_from_config(a, algo, venv, task, cfg.seed + 2, steps, learned_reward=same_hp)
-        base.learn(whole_rollouts(steps, base), progress_bar=False)
+        base.learn(whole_rollouts(steps, base), callback=StepBar(f"baseline {name}"), progress_bar=False)
         summary.update(ground_truth(base, f"eval/{name}"))
         base_return = summary[f"eval/{name}/return_mean"]
         suffix = "" if name == "true_reward" else "_same_hp"
@@ -131,4 +141,7 @@ def final_evaluation(
     from judgerl.evaluation.text_replay import final_replay
 
     final_replay(cfg, task, agent)  # last too: its episode must not shift the draws evaluated above
+    write_agent_gif(cfg, task, agent, END_GIF)  # the report's "end" GIF (its episode shifts nothing above)
+    if reward.learned and reward.model is not None and cfg.eval.landscape_grid > 0:
+        write_landscape(cfg.run_dir, task, reward.model, cfg.eval.landscape_grid)
     return summary

@@ -141,13 +141,14 @@ class PreflightReport:
     overall: Verdict = "pass"
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able flat dict, keys ``preflight/...`` (verdicts under ``preflight/verdict/...``)."""
+        """JSON-able flat dict of ``preflight/...`` keys, with ``preflight/{verdict,rule}/<check>`` per check."""
         out: dict[str, Any] = {}
         for name in self.__dataclass_fields__:
             if name != "checks":
                 out[f"preflight/{name}"] = getattr(self, name)
         for c in self.checks:
             out[f"preflight/verdict/{c.name}"] = c.verdict
+            out[f"preflight/rule/{c.name}"] = c.rule
         return out
 
     def as_table(self) -> str:

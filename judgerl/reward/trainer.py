@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 
 from judgerl.config import RewardConfig
 from judgerl.forms.base import PreferenceTargets
+from judgerl.progress import progress_bar
 from judgerl.reward.bradley_terry import bt_loss
 from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.reward.features import SegmentBatch, stack_segments
@@ -97,8 +99,11 @@ def _train_member(
     cfg: RewardConfig,
     zero_absorbing: bool,
     rng: np.random.Generator,
+    tick: Callable[[], object] = lambda: None,
 ) -> int:
     """Train one member in place; keep the weights with the lowest monitored loss.
+
+    ``tick`` is called after every epoch (the fit's progress bar).
 
     Returns:
         Number of epochs run.
@@ -123,6 +128,7 @@ def _train_member(
         net.eval()
         with torch.no_grad():
             monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise))
+        tick()
         if monitored < best - _MIN_DELTA:
             best, stale = monitored, 0
             best_state = copy.deepcopy(net.state_dict())
@@ -233,11 +239,14 @@ def _fit(
 
     monitor_rows = val_rows if n_val > 0 else train_rows
     epochs = []
-    for net in ensemble.members:
-        # Bootstrap only helps diversity when there is more than one member.
-        resample = cfg.bootstrap and ensemble.size > 1
-        boot = rng.choice(train_rows, size=len(train_rows), replace=True) if resample else train_rows
-        epochs.append(_train_member(net, data, boot, monitor_rows, cfg, ensemble.zero_absorbing, rng))
+    with progress_bar(ensemble.size * cfg.epochs, "fit reward", unit="epoch") as bar:
+        for net in ensemble.members:
+            # Bootstrap only helps diversity when there is more than one member.
+            resample = cfg.bootstrap and ensemble.size > 1
+            boot = rng.choice(train_rows, size=len(train_rows), replace=True) if resample else train_rows
+            member = _train_member(net, data, boot, monitor_rows, cfg, ensemble.zero_absorbing, rng, bar.update)
+            bar.update(cfg.epochs - member)  # early stopping: the member's unused epochs
+            epochs.append(member)
 
     with torch.no_grad():
         mean_ret = ensemble.batch_returns(data.batch).mean(dim=0).double().numpy()
