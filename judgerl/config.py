@@ -84,7 +84,8 @@ class EnvConfig(_Stage):
     reward_per_rollout: bool = Field(
         True,
         description="On-policy agents (PPO): score each rollout in one batched reward call at its end "
-        "instead of one call per env step (same rewards, less overhead); off-policy agents always score per step.",
+        "instead of one call per env step (same rewards, less overhead); off-policy agents score per step, "
+        "except a reward of rendered frames (zero_shot + clip), scored per train_freq chunk.",
     )
 
 

@@ -31,7 +31,10 @@ def check_references(cfg: Any) -> None:
         ids = ", ".join(t.id for t in list_tasks())
         raise ConfigError(f"task.id: unknown task {cfg.task.id!r}; choose one of: {ids}") from None
     algo = task.default_algo if cfg.agent.algo == "auto" else cfg.agent.algo
-    env = make_env(task, seed=0)
+    try:
+        env = make_env(task, seed=0)
+    except ImportError as e:  # a task behind an extra (mujoco, nethack): the message names the install command
+        raise ConfigError(f"task.id: {e}") from None
     space, obs_space = env.action_space, env.observation_space
     env.close()
     if algo == "SAC" and not isinstance(space, gym.spaces.Box):
@@ -63,8 +66,13 @@ def check_references(cfg: Any) -> None:
         )
     if cfg.reward.model == "none" and cfg.reward.mix.env_weight == 0.0:
         raise ConfigError("reward.mix.env_weight: reward.model=none gives no learned reward; set env_weight > 0")
-    if cfg.reward.model == "zero_shot" and cfg.judge.type != "embedding":
-        raise ConfigError("judge.type: reward.model=zero_shot scores captions with the embedding judge; set embedding")
+    if cfg.reward.model == "zero_shot" and cfg.judge.type not in ("embedding", "clip"):
+        raise ConfigError(
+            "judge.type: reward.model=zero_shot scores captions with the embedding judge or rendered frames with "
+            "the clip judge; set embedding or clip"
+        )
+    if cfg.judge.type == "clip" and (entry.fits is not None or cfg.reward.model == "zero_shot"):
+        _check_clip(cfg, task)
     if cfg.query.sampler == "disagreement" and cfg.query.kind == "pointwise":
         raise ConfigError("query.sampler: the pointwise form samples at random; use sampler=random")
     if cfg.reward.model == "episode_classifier" and algo != "PPO":
@@ -91,7 +99,8 @@ def check_references(cfg: Any) -> None:
             "judge.form: a chat judge answers caption_pairs queries with judge.form: caption_pairs (Motif's "
             "prompt) or pointwise (each message scored alone); set one"
         )
-    if cfg.judge.type in ("clip",) and not cfg.task.render:
+    if cfg.judge.type in ("clip",) and entry.fits is not None and not cfg.task.render:
+        # (a zero-shot frame reward renders its own frames in the training envs; nothing is collected)
         raise ConfigError("task.render: the clip judge looks at frames; set task.render=true")
 
     # Agent: policy, import paths, and a schedule that trains in every iteration.
@@ -120,3 +129,20 @@ def check_references(cfg: Any) -> None:
         from judgerl.judges.client_checks import check_client_config
 
         check_client_config(cfg.judge)
+
+
+def _check_clip(cfg: Any, task: Any) -> None:
+    """The clip judge: transformers installed, ``judge.zero_shot.model`` names CLIP weights, the task renders."""
+    import importlib.util
+
+    from judgerl.judges.factory import JudgeUnavailableError
+    from judgerl.judges.zero_shot import check_clip_model
+
+    if importlib.util.find_spec("transformers") is None:
+        raise ConfigError("judge.type: the clip judge needs transformers: `pip install 'judgerl[clip]'` installs it")
+    try:
+        check_clip_model(cfg.judge.zero_shot.model)
+    except JudgeUnavailableError as e:
+        raise ConfigError(str(e)) from None
+    if "frames" not in task.modalities:
+        raise ConfigError(f"judge.type: the clip judge looks at rendered frames, and task {task.id} renders none")

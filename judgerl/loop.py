@@ -60,7 +60,7 @@ from judgerl.loop_parts import (
 )
 from judgerl.progress import StepBar, progress_bar
 from judgerl.reward.mixing import RewardMixer
-from judgerl.reward.registry import RewardSpec, get_reward_entry
+from judgerl.reward.registry import RewardSpec, get_reward_entry, reward_frame_size
 from judgerl.rundir import RunLock, count_label_rows, label_health_warning, prepare_run_dir
 from judgerl.runstate import RunState, StepLedger, label_schedule, step_schedule, write_atomic
 from judgerl.tasks import get_task
@@ -134,11 +134,12 @@ def _pipeline(cfg: RunConfig) -> Path:
     task = get_task(cfg.task.id)
     algo = resolve_algo(cfg.agent.algo, task)
     n_envs = cfg.env.n_envs or default_n_envs(task, algo)
-    train_env = make_vec_env(task, n_envs, seed=cfg.seed)
+    entry = get_reward_entry(cfg.reward.model)
+    frame_size = reward_frame_size(entry, cfg)  # a reward of rendered frames: the envs put them into info
+    train_env = make_vec_env(task, n_envs, seed=cfg.seed, frame_size=frame_size)
 
     # ── ③ Feedback form, and ② the judge behind the label store's cache ─────────────
     form = get_form(cfg.query.kind)
-    entry = get_reward_entry(cfg.reward.model)
     learns = entry.fits is not None
     store = open_store(cfg, run_id) if learns else None
     judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, run_id=run_id) if store is not None else None
@@ -310,6 +311,8 @@ def _pipeline(cfg: RunConfig) -> Path:
         # ── ⑥ Evaluate on ground truth, log, checkpoint ─────────────────────────────
         t0 = time.perf_counter()
         metrics: dict[str, Any] = {**recorder.summary(), **mixer.pop_stats(), **env_step_metrics(state)}
+        if callable(getattr(reward, "pop_stats", None)):
+            metrics.update(reward.pop_stats())  # a zero-shot frame reward's encoding and cache counters
         if cfg.eval.per_iteration:
             policy = sb3_policy(agent, cfg.eval.deterministic)
             metrics.update(evaluate(task, policy, cfg.eval.episodes, seed=10_000 + cfg.seed).as_metrics())
@@ -325,7 +328,8 @@ def _pipeline(cfg: RunConfig) -> Path:
     def fresh_env(seed: int) -> LearnedRewardVecEnv:
         copy = RewardMixer(cfg.reward.mix, n_envs, momentum=cfg.env.reward_scale_momentum)
         copy.load_state(mixer.state())
-        return LearnedRewardVecEnv(make_vec_env(task, n_envs, seed=seed), reward, copy, absorbing_offset, key_fn)
+        fresh = make_vec_env(task, n_envs, seed=seed, frame_size=frame_size)
+        return LearnedRewardVecEnv(fresh, reward, copy, absorbing_offset, key_fn)
 
     summary = final_evaluation(
         cfg,

@@ -1,4 +1,5 @@
-"""SB3 callbacks: score on-policy rollouts in one batch, record returns, report training progress."""
+"""SB3 callbacks: score on-policy rollouts (and frame rewards' off-policy chunks) in one batch, record returns,
+report training progress."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
@@ -60,9 +62,73 @@ class RolloutRewardCallback(BaseCallback):
         self.venv.set_deferred(False)
 
 
+class ChunkRewardCallback(BaseCallback):
+    """Give an off-policy agent a frame reward once per collection chunk, from one batched reward call.
+
+    SB3's off-policy agents collect ``train_freq`` steps (``collect_rollouts``),
+    then train. With a reward of rendered frames (CLIP), scoring each step as it
+    happens would be one encoder call per env step; instead the wrapper records
+    the chunk (the agent stores zero placeholders) and at the chunk's end, before
+    any gradient step, this callback scores it in one call and writes the rewards
+    into the replay buffer rows the chunk filled (VLM-RM's ``CLIPRewardedSAC``
+    does the same once per ``train_freq`` steps). No training step ever samples a
+    placeholder. Off-policy buffers store the env's reward as is (time limits are
+    handled by the ``timeouts`` column, not in the reward), so the rows then hold
+    exactly what per-step scoring would have stored.
+
+    Args:
+        venv: The reward wrapper the agent trains in (``model.get_env()``).
+    """
+
+    def __init__(self, venv: LearnedRewardVecEnv) -> None:
+        super().__init__(verbose=0)
+        self.venv = venv
+
+    def _on_training_start(self) -> None:
+        if not isinstance(self.model, OffPolicyAlgorithm):
+            raise TypeError(f"ChunkRewardCallback needs an off-policy agent, got {type(self.model).__name__}")
+        self.venv.set_deferred(True)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self._write()
+
+    def _write(self) -> None:
+        """Score the recorded steps and write them into the replay buffer rows they filled."""
+        assert isinstance(self.model, OffPolicyAlgorithm)
+        buf = self.model.replay_buffer
+        assert buf is not None
+        rewards = self.venv.flush()
+        t = len(rewards)
+        if t == 0:
+            return
+        if t > buf.buffer_size or rewards.shape[1:] != buf.rewards.shape[1:]:
+            raise RuntimeError(f"recorded steps {rewards.shape} do not fit the replay buffer {buf.rewards.shape}")
+        rows = (buf.pos - t + np.arange(t)) % buf.buffer_size  # the rows this chunk filled, oldest first
+        buf.rewards[rows] = rewards
+
+    def _on_training_end(self) -> None:
+        # Every chunk ends in on_rollout_end (collect_rollouts always completes train_freq steps) unless a
+        # callback stopped training mid-chunk; then SB3 did not store the last recorded step, the rows cannot
+        # be matched, and the recorded steps are dropped (scored for the episode log only).
+        self.venv.set_deferred(False)
+
+
 def reward_callbacks(agent: BaseAlgorithm, venv: LearnedRewardVecEnv, per_rollout: bool) -> list[BaseCallback]:
-    """The callbacks an agent on a learned reward needs: the rollout scorer for on-policy agents if asked."""
-    return [RolloutRewardCallback(venv)] if per_rollout and isinstance(agent, OnPolicyAlgorithm) else []
+    """The callbacks an agent on a learned reward needs when ``per_rollout`` is set.
+
+    On-policy agents get the rollout scorer; off-policy agents get the chunk scorer only for a reward of
+    rendered frames (their other rewards stay per step, decision 0011; frames: decision 0023).
+    """
+    if not per_rollout:
+        return []
+    if isinstance(agent, OnPolicyAlgorithm):
+        return [RolloutRewardCallback(venv)]
+    if isinstance(agent, OffPolicyAlgorithm) and venv.needs_frames:
+        return [ChunkRewardCallback(venv)]
+    return []
 
 
 class ReturnRecorder(BaseCallback):

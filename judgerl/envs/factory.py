@@ -47,7 +47,9 @@ def make_env(task: TaskSpec, seed: int | None = None, render: bool = False) -> g
     return env
 
 
-def make_vec_env(task: TaskSpec, n_envs: int, seed: int | None, render: bool = False) -> VecEnv:
+def make_vec_env(
+    task: TaskSpec, n_envs: int, seed: int | None, render: bool = False, frame_size: int | None = None
+) -> VecEnv:
     """Build ``n_envs`` copies of the task's env in one SB3 ``DummyVecEnv``.
 
     Each copy is wrapped in SB3's ``Monitor`` (outside the time limit), so
@@ -61,6 +63,9 @@ def make_vec_env(task: TaskSpec, n_envs: int, seed: int | None, render: bool = F
         n_envs: Number of parallel envs.
         seed: Env ``i`` is seeded with ``seed + i``; ``None`` leaves them random.
         render: Create the envs with ``render_mode="rgb_array"``.
+        frame_size: When given, render after every step and put the frame of the state reached,
+            resized to ``frame_size × frame_size`` as CLIP sees it, into ``info["frame"]``
+            (``judgerl.envs.frames.FrameInfo``; for rewards of frames, decision 0023). Implies ``render``.
 
     Returns:
         The vector env (not yet reset). A task with its own batched env
@@ -69,12 +74,17 @@ def make_vec_env(task: TaskSpec, n_envs: int, seed: int | None, render: bool = F
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+    render = render or frame_size is not None
     if task.vec_env is not None and not render:
         return task.vec_env(n_envs, seed)
 
     def _factory(rank: int) -> Callable[[], gym.Env]:
         def _make() -> gym.Env:
             env = make_env(task, seed=None if seed is None else seed + rank, render=render)
+            if frame_size is not None:
+                from judgerl.envs.frames import FrameInfo
+
+                env = FrameInfo(env, frame_size)
             return Monitor(env)
 
         return _make

@@ -14,7 +14,12 @@ Two kinds of reward model:
   before the step and the action taken;
 * a ``SequenceRewardModel``: a ``RewardStream`` per env, fed the observation each
   step led to (SB3's ``terminal_observation`` at an episode's end) and restarted
-  with the next episode's first observation.
+  with the next episode's first observation;
+* a ``FrameRewardModel``: ``r̂ = predict_frames(frame)`` of the rendered frame of
+  the state each step reached, which the vector env puts into ``info["frame"]``
+  (``make_vec_env(..., frame_size=model.frame_size)``; decision 0023). The
+  wrapper takes the frames out of ``info`` (SB3 keeps no copy) and scores a
+  whole rollout or collection chunk in one call when deferred.
 
 Observations reach reward models as flat float32 rows (``judgerl.envs.spaces``),
 so ``Dict`` and image observations work as long as the model reads rows.
@@ -31,6 +36,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from judgerl.envs.factory import act_dim, flatten_actions
+from judgerl.envs.frames import FRAME_KEY
 from judgerl.envs.spaces import flatten_batch, flatten_one
 from judgerl.reward.base import RewardStream
 from judgerl.reward.config import MixConfig
@@ -38,6 +44,9 @@ from judgerl.reward.mixing import RewardMixer
 
 KeyFn = Callable[[np.ndarray], Hashable]
 """Maps one flat observation row to the key count decay counts (a caption, or the row's bytes)."""
+
+Step = tuple[Any, ...]
+"""One recorded vec-env step: arrays as described at ``LearnedRewardVecEnv._block`` (frames may be ``None``)."""
 
 
 class LearnedRewardVecEnv(VecEnvWrapper):
@@ -100,12 +109,14 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._len = np.zeros(n, dtype=np.int64)
         self.deferred = False
         # Steps recorded while deferred: obs before (N, O), actions (N, A), env rewards (N,), dones (N,),
-        # the observation each step led to (N, O) and the next episode's first observation (N, O).
-        self._block: list[tuple[np.ndarray, ...]] = []
+        # the observation each step led to (N, O), the next episode's first observation (N, O), and for a
+        # frame model the frames of the states reached (N, H, W, 3) uint8, else None.
+        self._block: list[Step] = []
         # Finished episodes, learned and true return (bounded: nobody may be reading them).
         self.episodes: deque[dict[str, float]] = deque(maxlen=10_000)
         self.reward_model: Any = None
         self._stream: RewardStream | None = None
+        self._frames = False  # the model scores rendered frames (info["frame"]), not observation rows
         self._offset: float | None = None
         self.set_reward_model(reward_model)
 
@@ -116,11 +127,18 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         """Whether the reward model is history-dependent (a stream per env)."""
         return self._stream is not None
 
+    @property
+    def needs_frames(self) -> bool:
+        """Whether the reward model scores rendered frames (``FrameRewardModel``) rather than observation rows."""
+        return self._frames
+
     def set_reward_model(self, reward_model: Any) -> None:
         """Swap in a new reward model (e.g. after a re-fit); a stream restarts from the current observations."""
-        if not (callable(getattr(reward_model, "predict", None)) or callable(getattr(reward_model, "stream", None))):
-            raise TypeError(f"{type(reward_model).__name__} has neither predict() nor stream()")
+        kinds = ("predict", "stream", "predict_frames")
+        if not any(callable(getattr(reward_model, k, None)) for k in kinds):
+            raise TypeError(f"{type(reward_model).__name__} has none of predict(), stream(), predict_frames()")
         self.reward_model = reward_model
+        self._frames = callable(getattr(reward_model, "predict_frames", None))
         self._offset = None
         self._stream = reward_model.stream(self.num_envs) if callable(getattr(reward_model, "stream", None)) else None
         if self._stream is not None and self._prev is not None:
@@ -128,8 +146,12 @@ class LearnedRewardVecEnv(VecEnvWrapper):
 
     @property
     def offset(self) -> float:
-        """A Markov model's prediction for the absorbing state (0 when disabled or for a stream)."""
-        if not self.absorbing_offset or self.sequential:
+        """A Markov model's prediction for the absorbing state (0 when disabled, for a stream or a frame model).
+
+        A frame model gets 0: there is no frame of "after the episode", and what it
+        would be worth is not a picture's score (decision 0023).
+        """
+        if not self.absorbing_offset or self.sequential or self._frames:
             return 0.0
         if self._offset is None:
             obs = np.zeros((1, self._obs_size), dtype=np.float32)
@@ -142,6 +164,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         """``r̂`` (after the offset) of live transitions ``obs (M, O)``, ``acts (M, A)``; Markov models only."""
         if self.sequential:
             raise TypeError("a history-dependent reward cannot score single transitions")
+        if self._frames:
+            raise TypeError("a reward of rendered frames cannot score observation rows")
         m = len(obs)
         raw = self.reward_model.predict(
             np.asarray(obs, np.float32).reshape(m, -1), np.asarray(acts).reshape(m, -1), np.zeros(m, np.float32)
@@ -209,7 +233,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             after = flat.copy()
             for k in np.flatnonzero(dones).tolist():
                 after[k] = flatten_one(self.observation_space, infos[k]["terminal_observation"])
-        step = (self._prev, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool), after, flat)
+        frames = self._take_frames(infos) if self._frames else None
+        step = (self._prev, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool), after, flat, frames)
         self._prev = flat
         if self.deferred:
             # Copies: the caller may write into its arrays after the step (SB3 adds to the rewards).
@@ -217,6 +242,16 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             return obs, np.zeros(n, dtype=np.float32), dones, infos
         rewards = self._score([step], infos)
         return obs, rewards[0], dones, infos
+
+    def _take_frames(self, infos: list[dict] | tuple[dict, ...]) -> np.ndarray:
+        """The frames of the states the step reached, ``(N, H, W, 3)`` uint8, taken out of ``infos``."""
+        try:
+            return np.stack([info.pop(FRAME_KEY) for info in infos])
+        except KeyError:
+            raise RuntimeError(
+                f"{type(self.reward_model).__name__} scores rendered frames, but the env put no info[{FRAME_KEY!r}]: "
+                "build it with make_vec_env(..., frame_size=model.frame_size)"
+            ) from None
 
     def set_deferred(self, deferred: bool) -> None:
         """Switch between scoring every step (False) and recording steps for :meth:`flush` (True).
@@ -239,12 +274,15 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         block, self._block = self._block, []
         return self._score(block, None)
 
-    def _learned(self, block: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    def _learned(self, block: list[Step]) -> np.ndarray:
         """``r̂`` of ``T`` recorded steps, shape ``(T, N)``."""
         t, n = len(block), self.num_envs
+        if self._frames:
+            frames = np.concatenate([b[6] for b in block])
+            return np.asarray(self.reward_model.predict_frames(frames), dtype=np.float32).reshape(t, n)
         if self._stream is not None:
             out = np.empty((t, n), np.float32)
-            for k, (_, _, _, dones, after, first) in enumerate(block):
+            for k, (_, _, _, dones, after, first, _) in enumerate(block):
                 out[k] = self._stream.step(after, dones)
                 if dones.any():
                     self._stream.start(first, dones)
@@ -257,7 +295,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             learned = learned - np.float32(self.offset)
         return learned
 
-    def _score(self, block: list[tuple[np.ndarray, ...]], infos: list[dict] | None) -> np.ndarray:
+    def _score(self, block: list[Step], infos: list[dict] | None) -> np.ndarray:
         """Score, mix and account for ``T`` steps; with ``infos`` (the last step's) report finished episodes."""
         learned = self._learned(block)
         env_rewards = np.stack([b[2] for b in block])

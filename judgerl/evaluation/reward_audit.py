@@ -182,8 +182,10 @@ def final_audit(cfg: Any, task: TaskSpec, agent: Any, make_reward_env: Callable[
         return {}
     venv = make_reward_env(cfg.seed + 3)
     try:
-        if venv.sequential:
-            return {}  # an episode classifier's reward depends on the whole episode, not on one caption
+        if venv.sequential or venv.needs_frames:
+            # An episode classifier's reward depends on the whole episode, a frame reward on pictures: neither
+            # is a function of one caption.
+            return {}
         mixer = RewardMixer(cfg.reward.mix, 1, momentum=cfg.env.reward_scale_momentum)
         mixer.load_state(venv.mixer.state())
         rows, metrics = audit_rewards(

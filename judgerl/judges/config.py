@@ -98,7 +98,9 @@ class ZeroShotConfig(_Stage):
     temperature: float = Field(
         0.0, ge=0.0, description="Pairwise: P(A) = sigmoid((s_A - s_B)/temperature); 0 = hard 1/0 (equal scores 0.5)."
     )
-    device: str = Field("cpu", description="torch device for the embedding/CLIP model.")
+    device: str = Field(
+        "auto", description="torch device for the embedding/CLIP model: auto = cuda when a GPU is visible, else cpu."
+    )
 
 
 class GGUFConfig(_Stage):

@@ -361,17 +361,35 @@ def build_embedding_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> Embedd
     return EmbeddingJudge(cfg.zero_shot, task)
 
 
-def build_clip_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> ClipJudge:
-    """Factory builder for ``judge.type: clip`` (``seed`` unused: the judge is deterministic)."""
+CLIP_WEIGHTS_HINT = (
+    "judge.type clip needs CLIP weights: set judge.zero_shot.model to a local directory holding a saved "
+    "transformers CLIPModel and its tokenizer (no pip package ships CLIP weights)"
+)
+
+
+def check_clip_model(model: str) -> None:
+    """Raise ``JudgeUnavailableError`` when ``judge.zero_shot.model`` cannot name CLIP weights.
+
+    The packaged MiniLM (the field's default) is not a CLIP model; a path
+    (absolute, ``~`` or relative with ``./``) must be an existing directory. A
+    bare hub id (``openai/clip-vit-base-patch32``) passes: it loads when online.
+    """
+    from pathlib import Path
+
     from judgerl.judges.embedded import MINILM_ALIASES
     from judgerl.judges.factory import JudgeUnavailableError
 
+    if model.lower() in MINILM_ALIASES:
+        raise JudgeUnavailableError(CLIP_WEIGHTS_HINT)
+    path = Path(model).expanduser()
+    if (model.startswith(("/", "~", ".")) or path.exists()) and not path.is_dir():
+        raise JudgeUnavailableError(f"judge.zero_shot.model {model} is not a directory; {CLIP_WEIGHTS_HINT}")
+
+
+def build_clip_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> ClipJudge:
+    """Factory builder for ``judge.type: clip`` (``seed`` unused: the judge is deterministic)."""
     _require("transformers", "clip")
-    if cfg.zero_shot.model.lower() in MINILM_ALIASES:
-        raise JudgeUnavailableError(
-            "judge.type clip needs CLIP weights: set judge.zero_shot.model to a local directory holding a saved "
-            "transformers CLIPModel and its tokenizer (no pip package ships CLIP weights)"
-        )
+    check_clip_model(cfg.zero_shot.model)
     return ClipJudge(cfg.zero_shot, task)
 
 

@@ -30,6 +30,39 @@ def _missing(package: str, extra: str) -> ImportError:
     return ImportError(f"{package} is not installed: `pip install 'judgerl[{extra}]'` installs it")
 
 
+def resolve_device(device: str) -> str:
+    """The torch device to load a model on: ``auto`` is ``cuda`` when a GPU is visible, else ``cpu``.
+
+    Args:
+        device: ``auto`` or any torch device string (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+
+    Returns:
+        A torch device string.
+    """
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def clip_image_size(path: str) -> int:
+    """The input side length of a saved CLIP model's vision tower, read from its config (no weights loaded).
+
+    Args:
+        path: Local directory of a saved ``CLIPModel`` (or a hub id when online).
+
+    Returns:
+        ``vision_config.image_size`` in pixels (224 for ViT-B/32 and ViT-L/14).
+    """
+    try:
+        from transformers import CLIPConfig
+    except ImportError:
+        raise _missing("transformers", "clip") from None
+    loader: Any = CLIPConfig
+    return int(loader.from_pretrained(path).vision_config.image_size)
+
+
 def resolve_embedding_model(name: str) -> str:
     """Map a configured embedding model name to something SentenceTransformer loads.
 
@@ -51,7 +84,7 @@ class SentenceEncoder:
     Args:
         model: Packaged name, local path or hub id (see ``resolve_embedding_model``).
         batch_size: Sentences per forward pass.
-        device: torch device.
+        device: torch device, or ``auto`` (the GPU when present).
     """
 
     def __init__(self, model: str, batch_size: int = 64, device: str = "cpu") -> None:
@@ -61,7 +94,7 @@ class SentenceEncoder:
             raise _missing("sentence-transformers", "embed") from None
         self.name = model
         self.batch_size = int(batch_size)
-        self._model = SentenceTransformer(resolve_embedding_model(model), device=device)
+        self._model = SentenceTransformer(resolve_embedding_model(model), device=resolve_device(device))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts.
@@ -101,7 +134,7 @@ def clip_preprocess(
     Returns:
         Pixel values, shape ``(N, 3, size, size)`` float32 (channels first).
     """
-    from PIL import Image
+    from judgerl.envs.frames import clip_resize
 
     arr = np.asarray(frames)
     if arr.ndim != 4 or arr.shape[-1] != 3:
@@ -110,15 +143,9 @@ def clip_preprocess(
     m = np.asarray(mean, dtype=np.float32)[:, None, None]
     s = np.asarray(std, dtype=np.float32)[:, None, None]
     for i, frame in enumerate(arr):
-        img = Image.fromarray(frame.astype(np.uint8), mode="RGB")
-        w, h = img.size
-        scale = size / min(w, h)
-        # Truncate the long side as transformers' CLIP processor does (bit-identical output).
-        nw, nh = max(size, int(w * scale)), max(size, int(h * scale))
-        img = img.resize((nw, nh), resample=Image.Resampling.BICUBIC)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        img = img.crop((left, top, left + size, top + size))
-        chw = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        # Resize + centre crop as transformers' CLIP processor does (bit-identical output); a frame already
+        # stored at this size (judgerl.envs.frames.FrameInfo) passes through unchanged.
+        chw = clip_resize(frame, size).astype(np.float32).transpose(2, 0, 1) / 255.0
         out[i] = (chw - m) / s
     return out
 
@@ -138,7 +165,7 @@ class ClipEncoder:
         tokenizer: Callable ``tokenizer(texts, padding=True, truncation=True,
             return_tensors="pt")`` returning ``input_ids``/``attention_mask``;
             default: ``AutoTokenizer.from_pretrained(path)``.
-        device: torch device.
+        device: torch device, or ``auto`` (the GPU when present).
     """
 
     def __init__(
@@ -154,10 +181,10 @@ class ClipEncoder:
             raise _missing("transformers", "clip") from None
         self.name = path
         self.batch_size = int(batch_size)
-        self.device = device
+        self.device = resolve_device(device)
         loader: Any = CLIPModel  # transformers' decorated from_pretrained confuses type checkers
         self._model: Any = loader.from_pretrained(path)
-        self._model.to(device).eval()
+        self._model.to(self.device).eval()
         self._tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(path)
         self.image_size = int(self._model.config.vision_config.image_size)
         self.mean, self.std = CLIP_MEAN, CLIP_STD

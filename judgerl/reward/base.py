@@ -7,6 +7,9 @@ Two ways to give a reward, one way to be fitted:
 * ``SequenceRewardModel``: a reward that depends on the episode so far (an
   episode classifier's change of score, seed 003). It hands out a
   ``RewardStream`` per vector env, which keeps one state per env.
+* ``FrameRewardModel``: a reward of the rendered frame of the state each step
+  reached (CLIP, VLM-RM). The env wrapper gets the frames from the vector env
+  (``judgerl.envs.frames.FrameInfo``), not from observation rows (decision 0023).
 * ``Fittable``: a model the loop refits on the feedback form's training
   targets (``judgerl.forms``) and checkpoints; a zero-shot reward has nothing
   to fit and is not one.
@@ -76,6 +79,29 @@ class SequenceRewardModel(Protocol):
 
     def stream(self, n_envs: int) -> RewardStream:
         """A fresh stream for ``n_envs`` parallel envs (call ``start`` with every env's first observation)."""
+        ...
+
+
+@runtime_checkable
+class FrameRewardModel(Protocol):
+    """Maps rendered frames to rewards; the reward of a step is the score of the frame of the state it reached.
+
+    Attributes:
+        frame_size: Side length of the square frames it wants (CLIP's ``image_size``): the vector env
+            renders and resizes to it (``make_vec_env(..., frame_size=...)``).
+    """
+
+    frame_size: int
+
+    def predict_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Reward of each frame.
+
+        Args:
+            frames: RGB frames, shape ``(N, frame_size, frame_size, 3)`` uint8.
+
+        Returns:
+            Rewards, shape ``(N,)`` float32.
+        """
         ...
 
 

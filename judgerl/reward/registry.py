@@ -14,8 +14,10 @@ Built in:
 * ``caption_preference``: Motif's reward over captions: the frozen packaged
   MiniLM embedding of each step's caption, an MLP head fitted with
   Bradley–Terry (ties allowed) on preference targets (``caption_pairs``).
-* ``zero_shot``: the embedding judge's goal–baseline score of each step's
-  caption used directly as the reward (VLM-RM); nothing to fit, no labels.
+* ``zero_shot``: the judge's goal–baseline score used directly as the reward
+  (VLM-RM); nothing to fit, no labels. With ``judge.type: embedding`` the
+  score of each step's caption; with ``judge.type: clip`` CLIP's score of the
+  rendered frame of the state each step reached (decision 0023).
 * ``none``: no learned reward (0); with ``reward.mix.env_weight`` the agent
   learns from the env's reward alone (a baseline, or a study's naive policy).
 """
@@ -64,6 +66,9 @@ class RewardEntry:
         load: ``path -> model`` for a fittable model's checkpoint, or ``None``.
         fits: ``"preferences"``, ``"verdicts"`` or ``None`` (nothing to fit, no labels needed).
         doc: One line for ``--help``.
+        frame_size: ``cfg -> side length`` of the rendered frames the model scores (the vector env renders
+            them into ``info``, ``judgerl.envs.frames``), or ``None`` for that config; ``None`` (the
+            default): the model reads observation rows only.
     """
 
     name: str
@@ -71,6 +76,12 @@ class RewardEntry:
     load: Callable[[Path], Any] | None
     fits: str | None
     doc: str
+    frame_size: Callable[[RunConfig], int | None] | None = None
+
+
+def reward_frame_size(entry: RewardEntry, cfg: RunConfig) -> int | None:
+    """Side length of the frames ``entry``'s model scores under ``cfg``, or ``None`` when it reads no frames."""
+    return entry.frame_size(cfg) if entry.frame_size is not None else None
 
 
 class ZeroReward:
@@ -121,9 +132,22 @@ def _load_caption_preference(path: Path) -> Any:
 
 
 def _zero_shot(spec: RewardSpec) -> Any:
+    if spec.cfg.judge.type == "clip":
+        from judgerl.judges.zero_shot import build_clip_judge
+        from judgerl.reward.zero_shot_frames import ClipFrameReward
+
+        return ClipFrameReward(build_clip_judge(spec.cfg.judge, spec.task, spec.seed))
     from judgerl.judges.zero_shot import ZeroShotReward, build_embedding_judge
 
     return ZeroShotReward(build_embedding_judge(spec.cfg.judge, spec.task, spec.seed))
+
+
+def _zero_shot_frame_size(cfg: RunConfig) -> int | None:
+    if cfg.judge.type != "clip":
+        return None
+    from judgerl.judges.zero_shot_encoders import clip_image_size
+
+    return clip_image_size(cfg.judge.zero_shot.model)
 
 
 _REGISTRY: dict[str, RewardEntry] = {}
@@ -186,7 +210,14 @@ for _entry in (
         "preferences",
         "frozen MiniLM embedding of each step's caption + MLP head, Bradley-Terry with ties (Motif)",
     ),
-    RewardEntry("zero_shot", _zero_shot, None, None, "the embedding judge's caption score, used directly"),
+    RewardEntry(
+        "zero_shot",
+        _zero_shot,
+        None,
+        None,
+        "the judge's zero-shot score used directly: captions (embedding) or rendered frames (clip)",
+        frame_size=_zero_shot_frame_size,
+    ),
     RewardEntry("none", lambda spec: ZeroReward(), None, None, "no learned reward (env reward only, via reward.mix)"),
 ):
     register_reward_model(_entry)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
 import numpy as np
@@ -20,34 +19,10 @@ torch = pytest.importorskip("torch")
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide random CLIP (32x32 images, 8x8 patches) and a character-level tokenizer."""
+    from judgerl.testing.tiny_clip import save_random_clip
+
     torch.set_num_threads(1)
-    vocab: dict[str, int] = {}
-    for suffix in ("", "</w>"):
-        for c in string.ascii_lowercase:
-            vocab[c + suffix] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tok = transformers.CLIPTokenizer(vocab=vocab, merges=[])
-    eos = vocab["<|endoftext|>"]
-    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
-    cfg = transformers.CLIPConfig(
-        text_config={
-            **small,
-            "vocab_size": len(vocab),
-            "max_position_embeddings": 40,
-            "bos_token_id": vocab["<|startoftext|>"],
-            "eos_token_id": eos,
-            "pad_token_id": eos,
-        },
-        vision_config={**small, "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )
-    torch.manual_seed(0)
-    model = transformers.CLIPModel(cfg).eval()
-    path = tmp_path_factory.mktemp("tinyclip")
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return save_random_clip(tmp_path_factory.mktemp("tinyclip"))
 
 
 def _task() -> TaskSpec:
