@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from judgerl.config import ConfigError, RunConfig, load_config, validate_references
+from judgerl.install_hints import MissingDependency
 from judgerl.judges.base import JudgeConfigError
+from judgerl.judges.factory import JudgeUnavailableError
 
 
 def config_help(model: type[BaseModel] = RunConfig, prefix: str = "") -> str:
@@ -309,6 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as e:
+        print(f"judgerl: {e}", file=sys.stderr)
+        return 2
+    except (MissingDependency, JudgeUnavailableError) as e:
+        # An optional component `make demo` does not install (gguf, clip, nethack) or a missing model file:
+        # one line naming the command that installs it, before any label is bought (decision 0021).
         print(f"judgerl: {e}", file=sys.stderr)
         return 2
     except JudgeConfigError as e:  # 401/403/404/3xx, no log-probs: nothing final was stored, a fixed rerun asks again

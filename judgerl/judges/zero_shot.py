@@ -341,10 +341,11 @@ def _require(module: str, extra: str) -> None:
     """Raise the factory's JudgeUnavailableError when an optional package is missing."""
     import importlib.util
 
+    from judgerl.install_hints import install_hint
     from judgerl.judges.factory import JudgeUnavailableError
 
     if importlib.util.find_spec(module) is None:
-        raise JudgeUnavailableError(f"this judge needs {module}: `pip install 'judgerl[{extra}]'` installs it")
+        raise JudgeUnavailableError(f"this judge needs {module}, which is not installed: {install_hint(extra)}")
 
 
 def build_embedding_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> EmbeddingJudge:

@@ -19,15 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from judgerl.install_hints import missing
 from judgerl.judges.embedded import MINILM_ALIASES, packaged_minilm_path
 
 # OpenAI CLIP's normalisation constants (used when preprocessor_config.json is absent).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _missing(package: str, extra: str) -> ImportError:
-    return ImportError(f"{package} is not installed: `pip install 'judgerl[{extra}]'` installs it")
 
 
 def resolve_device(device: str) -> str:
@@ -58,7 +55,7 @@ def clip_image_size(path: str) -> int:
     try:
         from transformers import CLIPConfig
     except ImportError:
-        raise _missing("transformers", "clip") from None
+        raise missing("transformers", "clip") from None
     loader: Any = CLIPConfig
     return int(loader.from_pretrained(path).vision_config.image_size)
 
@@ -91,7 +88,7 @@ class SentenceEncoder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise _missing("sentence-transformers", "embed") from None
+            raise missing("sentence-transformers", "embed") from None
         self.name = model
         self.batch_size = int(batch_size)
         self._model = SentenceTransformer(resolve_embedding_model(model), device=resolve_device(device))
@@ -178,7 +175,7 @@ class ClipEncoder:
         try:
             from transformers import AutoTokenizer, CLIPModel
         except ImportError:
-            raise _missing("transformers", "clip") from None
+            raise missing("transformers", "clip") from None
         self.name = path
         self.batch_size = int(batch_size)
         self.device = resolve_device(device)

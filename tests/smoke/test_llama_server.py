@@ -23,11 +23,12 @@ import httpx
 import numpy as np
 import pytest
 
+from judgerl.testing.optional import importorskip, skip_missing
 from judgerl.types import Query, Segment, TaskSpec
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (run scripts/build_llama_wheel.sh)")
+importorskip("llama_cpp", "gguf")
 for _mod in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings"):
-    pytest.importorskip(_mod, reason=f"llama_cpp.server needs {_mod} (run scripts/build_llama_wheel.sh)")
+    importorskip(_mod, "gguf")  # llama_cpp.server's dependencies, which `make gguf` installs
 
 TINY_PNG = (  # a 1x1 PNG
     "data:image/png;base64,"
@@ -58,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         model = packaged_smollm2_path()
     except PackagedModelMissing as e:
-        pytest.skip(str(e))
+        skip_missing(str(e))
     port = _free_port()
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port),

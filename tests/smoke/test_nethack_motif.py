@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+from judgerl.testing.optional import importorskip
 
-pytest.importorskip("nle")
+importorskip("nle", "nethack")
 
 from judgerl.cli import packaged_config  # noqa: E402
 from judgerl.config import load_config, validate_references  # noqa: E402

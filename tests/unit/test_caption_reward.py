@@ -21,6 +21,7 @@ from judgerl.reward.check import check_fittable, check_reward_model
 from judgerl.reward.config import RewardConfig
 from judgerl.reward.registry import RewardSpec, get_reward_entry
 from judgerl.tasks import get_task
+from judgerl.testing.optional import importorskip
 from judgerl.types import Episode
 
 CFG = RewardConfig(epochs=200, patience=30, lr=3e-3)
@@ -133,7 +134,7 @@ def test_the_checkpoint_is_plain_data(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def nethack_episodes() -> list[Episode]:
-    pytest.importorskip("nle")
+    importorskip("nle", "nethack")
     from judgerl.envs.collect import collect_episodes
 
     return collect_episodes(get_task("nethack/score-v0"), 1500, seed=0, n_envs=3)[0]

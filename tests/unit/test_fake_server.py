@@ -13,6 +13,7 @@ import pytest
 
 from judgerl.judges.client_media import image_part
 from judgerl.testing.fake_openai import FAULT_KINDS, FakeOpenAIServer, Reply, main
+from judgerl.testing.optional import importorskip
 
 
 def _post(server: FakeOpenAIServer, body: dict, timeout: float = 5.0) -> httpx.Response:
@@ -136,7 +137,7 @@ def test_invalid_configuration_is_reported() -> None:
 
 
 def test_official_openai_sdk_parses_the_fake() -> None:
-    openai = pytest.importorskip("openai")
+    openai = importorskip("openai", "dev")
     with FakeOpenAIServer(responder=lambda req: "no") as srv:
         client = openai.OpenAI(base_url=srv.base_url, api_key="unused", max_retries=0)
         out = client.chat.completions.create(

@@ -14,6 +14,7 @@ import pytest
 from judgerl.config import GGUFConfig, JudgeConfig
 from judgerl.judges.gguf import GGUFJudge
 from judgerl.judges.gguf_scoring import answer_token_ids, longest_common_prefix, margin_from_logits
+from judgerl.testing.optional import importorskip, skip_missing
 from judgerl.types import Query, Segment, TaskSpec
 
 BAD = [
@@ -80,7 +81,7 @@ def test_builder_names_the_fix_when_llama_cpp_is_missing(monkeypatch: pytest.Mon
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
-    with pytest.raises(JudgeUnavailableError, match="build_llama_wheel.sh"):
+    with pytest.raises(JudgeUnavailableError, match="`make gguf`"):
         make_judge(JudgeConfig(type="gguf"), _task(), seed=0)
 
 
@@ -111,14 +112,14 @@ def test_non_finite_margins_are_failed_never_a_nan_label(monkeypatch: pytest.Mon
 
 @pytest.fixture(scope="module")
 def llama() -> Any:
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (scripts/build_llama_wheel.sh)")
+    importorskip("llama_cpp", "gguf")
     from judgerl.judges.embedded import PackagedModelMissing, packaged_smollm2_path
     from judgerl.judges.gguf import import_llama
 
     try:
         path = packaged_smollm2_path()
     except PackagedModelMissing as e:
-        pytest.skip(str(e))
+        skip_missing(str(e))
     return import_llama().Llama(
         model_path=path, n_ctx=512, n_threads=1, n_threads_batch=1, logits_all=False, verbose=False
     )

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-nle = pytest.importorskip("nle")
+from judgerl.testing.optional import importorskip
+
+nle = importorskip("nle", "nethack")
 
 from judgerl.envs import nethack as nh  # noqa: E402
 from judgerl.envs.factory import make_env  # noqa: E402
@@ -178,7 +180,7 @@ def test_bad_inputs_give_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builtins, "__import__", no_nle)
-    with pytest.raises(ImportError, match=r"judgerl\[nethack\]"):
+    with pytest.raises(ImportError, match=r"`make extras`.*judgerl\[nethack\]"):
         nh.NetHackCropEnv()
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from judgerl.testing.optional import importorskip
 
-pytest.importorskip("nle")
+importorskip("nle", "nethack")
 
 from judgerl.evaluation.report import write_report  # noqa: E402
 from judgerl.evaluation.text_replay import record_screens, renders_text, write_replay  # noqa: E402

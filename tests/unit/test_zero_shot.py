@@ -12,6 +12,7 @@ import pytest
 from judgerl.config import JudgeConfig, ZeroShotConfig
 from judgerl.judges.zero_shot import ClipJudge, EmbeddingJudge, ZeroShotReward
 from judgerl.judges.zero_shot_math import projection_matrix, projection_reward
+from judgerl.testing.optional import importorskip, skip_missing
 from judgerl.types import Query, Segment, TaskSpec
 
 S2 = math.sqrt(0.5)
@@ -190,7 +191,7 @@ def test_factory_builds_zero_shot_types() -> None:
     from judgerl.judges.factory import JudgeUnavailableError, make_judge
 
     if importlib.util.find_spec("sentence_transformers") is None or importlib.util.find_spec("transformers") is None:
-        pytest.skip("extras `embed` and `clip` not installed")  # find_spec: no slow import needed here
+        skip_missing("extras `embed` and `clip` not installed: run `make extras`")  # find_spec: no slow import
     judge = make_judge(JudgeConfig(type="embedding"), _task(), seed=0)
     assert isinstance(judge, EmbeddingJudge)
     with pytest.raises(JudgeUnavailableError, match="CLIP weights"):
@@ -202,13 +203,13 @@ def test_factory_builds_zero_shot_types() -> None:
 
 @pytest.fixture(scope="module")
 def minilm_judge() -> EmbeddingJudge:
-    pytest.importorskip("sentence_transformers", reason="extra `embed` not installed")
+    importorskip("sentence_transformers", "embed")
     from judgerl.judges.embedded import PackagedModelMissing, packaged_minilm_path
 
     try:
         packaged_minilm_path()
     except PackagedModelMissing as e:
-        pytest.skip(str(e))
+        skip_missing(str(e))
     import torch
 
     torch.set_num_threads(1)

@@ -10,9 +10,10 @@ import pytest
 
 from judgerl.config import ZeroShotConfig
 from judgerl.judges.zero_shot import ClipJudge
+from judgerl.testing.optional import importorskip
 from judgerl.types import Query, Segment, TaskSpec
 
-transformers = pytest.importorskip("transformers", reason="extra `clip` not installed")
+transformers = importorskip("transformers", "clip")
 torch = pytest.importorskip("torch")
 
 
