@@ -38,7 +38,7 @@ import gymnasium as gym
 import numpy as np
 
 MUJOCO_MISSING = (
-    "MuJoCo tasks need mujoco: `pip install 'judgerl[mujoco]'` (or `pip install -c constraints.txt mujoco==4.0.0`); "
+    "MuJoCo tasks need mujoco: run `make extras` in the judgerl checkout, or `pip install 'judgerl[mujoco]'`; "
     "headless rendering uses MUJOCO_GL=egl (set MUJOCO_GL=osmesa where EGL is missing)"
 )
 ENV_ID = "judgerl/HumanoidFixedLength-v0"

@@ -11,11 +11,19 @@ import pytest
 from judgerl.config import ConfigError, load_config, validate_references
 from judgerl.envs import humanoid as hum
 from judgerl.envs.factory import make_env
+from judgerl.install_hints import install_hint
 from judgerl.tasks import get_task
+from judgerl.testing.optional import skip_missing
 
 TASK = get_task("humanoid/kneel-v0")
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
-needs_mujoco = pytest.mark.skipif(not HAS_MUJOCO, reason="extra `mujoco` not installed: pip install 'judgerl[mujoco]'")
+
+
+@pytest.fixture
+def needs_mujoco() -> None:
+    """Skip without the `mujoco` extra (naming its install command); under `make test` a missing extra fails."""
+    if not HAS_MUJOCO:
+        skip_missing(f"extra `mujoco` is not installed: {install_hint('mujoco')}")
 
 
 def pose(z: float, quat: tuple[float, float, float, float] = (1, 0, 0, 0), shin_n: float = 0.0) -> np.ndarray:
@@ -54,13 +62,13 @@ def test_without_mujoco_the_task_names_the_install_command(monkeypatch: pytest.M
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mujoco" else real(name, *a))
     with pytest.raises(ImportError, match=r"pip install 'judgerl\[mujoco\]'"):
         make_env(TASK, seed=0)
-    with pytest.raises(ConfigError, match=r"task.id: MuJoCo tasks need mujoco: `pip install 'judgerl\[mujoco\]'`"):
+    with pytest.raises(ConfigError, match=r"task.id: MuJoCo tasks need mujoco: run `make extras`.*'judgerl\[mujoco\]'"):
         validate_references(
             load_config(None, ["task.id=humanoid/kneel-v0", "reward.model=none", "reward.mix.env_weight=1"])
         )
 
 
-@needs_mujoco
+@pytest.mark.usefixtures("needs_mujoco")
 def test_humanoid_runs_fixed_length_episodes_and_renders() -> None:
     env = make_env(TASK, seed=0, render=True)
     obs, _ = env.reset(seed=0)
@@ -93,7 +101,7 @@ def test_humanoid_runs_fixed_length_episodes_and_renders() -> None:
     env.close()
 
 
-@needs_mujoco
+@pytest.mark.usefixtures("needs_mujoco")
 def test_the_clip_reward_scores_humanoid_frames(tmp_path: Path) -> None:
     pytest.importorskip("transformers", reason="extra `clip` not installed")
     from judgerl.config import ZeroShotConfig
