@@ -362,7 +362,12 @@ def _pipeline(cfg: RunConfig) -> Path:
     if store is not None:
         store.close()
 
-    # ── Report ──────────────────────────────────────────────────────────────────────
+    # ── Report (a zero-shot reward's landscape first: the report draws it) ──────────
+    score_captions = getattr(getattr(reward, "judge", None), "score_captions", None)
+    if cfg.reward.model == "zero_shot" and score_captions is not None:
+        from judgerl.evaluation.landscape import write_run_landscape
+
+        write_run_landscape(run_dir, task.id, cfg.judge.zero_shot.alpha, score_captions)
     from judgerl.evaluation.report import write_report
 
     report = write_report(run_dir)
