@@ -73,7 +73,7 @@ def model_reward(
         name: Shown in tables and errors.
 
     Returns:
-        A reward that reads ``"s"`` when the model ignores the action (probed on random rows), else ``"sa"``.
+        A reward marked ``"sa"`` (``probe_reads`` finds out whether it ignores the action).
 
     Raises:
         ConfigError: A history-dependent reward (a stream): EPIC needs a reward of single transitions.
