@@ -1,4 +1,4 @@
-"""The ``judgerl`` command line: run, demo, tasks, check-judge, evaluate, report."""
+"""The ``judgerl`` command line: run, demo, tasks, check-judge, evaluate, sweep-alpha, study, report."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from judgerl.cli_reward import add_reward_arguments, add_sweep_parser
 from judgerl.config import ConfigError, RunConfig, load_config, validate_references
 from judgerl.install_hints import MissingDependency
 from judgerl.judges.base import JudgeConfigError
@@ -172,6 +173,10 @@ def _load_run(run_dir: Path) -> RunConfig:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.against is not None:
+        from judgerl.cli_reward import cmd_compare_reward
+
+        return cmd_compare_reward(args)
     run_dir = Path(args.run_dir)
     cfg = _load_run(run_dir)
     from judgerl.agents.sb3 import ALGOS, resolve_algo
@@ -281,11 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
     c.set_defaults(func=_cmd_check_judge)
 
-    e = sub.add_parser("evaluate", help="evaluate a run's agents on the true reward")
+    e = sub.add_parser("evaluate", help="evaluate a run's agents on the true reward, or its reward (--against)")
     e.add_argument("run_dir")
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=12345)
+    add_reward_arguments(e)
     e.set_defaults(func=_cmd_evaluate)
+    add_sweep_parser(sub, _add_set)
 
     st = sub.add_parser(
         "study",

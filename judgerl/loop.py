@@ -372,7 +372,7 @@ def _pipeline(cfg: RunConfig) -> Path:
     if store is not None:
         store.close()
 
-    # ── Report ──────────────────────────────────────────────────────────────────────
+    # ── Report (from stored data only) ───────────────────────────────────────────────
     from judgerl.evaluation.report import write_report
 
     report = write_report(run_dir)

@@ -40,6 +40,7 @@ from judgerl.config import JudgeConfig, ZeroShotConfig
 from judgerl.forms.registry import form_label, is_pair
 from judgerl.judges.base import OnLabel
 from judgerl.judges.zero_shot_math import projection_matrix, reward_from_projection, unit_rows
+from judgerl.queries.segments import END_CAPTION
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
 
 # Per-segment aggregation of per-step scores (ZeroShotConfig.aggregate).
@@ -313,17 +314,26 @@ class ZeroShotReward:
         self._cache: OrderedDict[str, float] = OrderedDict()
 
     def predict(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None = None) -> np.ndarray:
-        """Zero-shot reward of each transition (actions and dones are ignored).
+        """Zero-shot reward of each transition (actions are ignored).
+
+        Absorbing rows (``dones``) are scored as the caption the judge sees on
+        absorbing padding, "the episode is over" (``judgerl.queries.segments``),
+        not as a caption of their all-zero observation: the env wrapper subtracts
+        this row's reward from every step (its absorbing offset), and an all-zero
+        CartPole observation captions as the goal itself (score 1, so every live
+        step would pay at most 0 and the agent would learn to fall; decision 0020).
 
         Args:
             obs: Observations, shape ``(N, O)``.
             acts: Actions, shape ``(N, A)`` (unused: the score is of the state).
-            dones: Absorbing-step flags, shape ``(N,)`` (unused).
+            dones: Absorbing-step flags, shape ``(N,)``; ``None`` means none.
 
         Returns:
             Rewards, shape ``(N,)`` float32.
         """
-        captions = [self.captioner(o) for o in np.asarray(obs)]
+        absorbing = np.zeros(len(obs), bool) if dones is None else np.asarray(dones).reshape(-1) >= 0.5
+        rows = np.asarray(obs)
+        captions = [END_CAPTION if end else self.captioner(o) for o, end in zip(rows, absorbing, strict=True)]
         missing = list(dict.fromkeys(c for c in captions if c not in self._cache))
         if missing:
             for c, s in zip(missing, self.judge.score_captions(missing), strict=True):

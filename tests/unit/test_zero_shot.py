@@ -185,6 +185,19 @@ def test_zero_shot_reward_caches_captions() -> None:
     assert len(reward._cache) == 2
 
 
+def test_zero_shot_reward_scores_absorbing_rows_as_the_end_caption() -> None:
+    # The wrapper's absorbing offset is predict(all-zero row, dones=1): it must be the score of the caption judges
+    # see on absorbing padding, not of the zero observation's caption (for CartPole, the goal state itself).
+    from judgerl.queries.segments import END_CAPTION
+
+    judge = EmbeddingJudge(ZeroShotConfig(), _task(captioner=lambda o: "upup"), encoder=FakeTextEncoder())
+    reward = ZeroShotReward(judge)
+    obs = np.zeros((2, 1), np.float32)
+    r = reward.predict(obs, np.zeros((2, 1), np.float32), np.array([0.0, 1.0], np.float32))
+    np.testing.assert_allclose(r, judge.score_captions(["upup", END_CAPTION]), rtol=1e-6)
+    assert r[0] != r[1]
+
+
 def test_factory_builds_zero_shot_types() -> None:
     import importlib.util
 
