@@ -4,7 +4,7 @@
 #
 # Each part is installed once, with its own stamp (decision 0021):
 #   make demo    torch + judgerl + the `embed` extra, then runs the demo (no llama-cpp-python build)
-#   make extras  every pip extra (embed, clip, nethack, mujoco, dev)
+#   make extras  every pip extra (embed, clip, nethack, mujoco, ray, dev)
 #   make gguf    the local GGUF judge: llama-cpp-python built once without AMX (cached wheel) + SmolLM2
 #   make install / make test   all of the above (test then lints, type-checks and runs the tier)
 PY      ?= python3

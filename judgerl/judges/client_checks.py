@@ -68,11 +68,27 @@ def check_client_config(cfg: JudgeConfig, environ: Mapping[str, str] | None = No
     """
     env = os.environ if environ is None else environ
     c = cfg.client
-    url = urlsplit(c.base_url)
+    found: list[str] = []
+    for base_url in c.urls:  # every endpoint of a replica list is held to the same rules
+        found.extend(_check_url(base_url, cfg, env))
+    if cfg.calibration == "content_free" and not c.logprobs:
+        raise ConfigError(
+            "judge.calibration: content_free subtracts a log-prob margin; set judge.client.logprobs=true "
+            "or choose calibration none/median"
+        )
+    for text in found:
+        warnings.warn(text, InsecureTransportWarning, stacklevel=1)  # one location: shown once per process
+    return found
+
+
+def _check_url(base_url: str, cfg: JudgeConfig, env: Mapping[str, str]) -> list[str]:
+    """The transport and key checks for one endpoint; returns its warnings, raises :class:`ConfigError`."""
+    c = cfg.client
+    url = urlsplit(base_url)
     host = url.hostname or ""
     if url.scheme not in ("http", "https") or not host:
         raise ConfigError(
-            f"judge.client.base_url: {c.base_url!r} is not an http(s) URL with a host; "
+            f"judge.client.base_url: {base_url!r} is not an http(s) URL with a host; "
             "e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1"
         )
     remote = not is_loopback(host)
@@ -94,11 +110,4 @@ def check_client_config(cfg: JudgeConfig, environ: Mapping[str, str] | None = No
             f"{host} is a remote server; export {c.api_key_env}=<your key>, name the variable that holds it "
             'in judge.client.api_key_env, or set judge.client.api_key_env: "" for a server that needs no key'
         )
-    if cfg.calibration == "content_free" and not c.logprobs:
-        raise ConfigError(
-            "judge.calibration: content_free subtracts a log-prob margin; set judge.client.logprobs=true "
-            "or choose calibration none/median"
-        )
-    for text in found:
-        warnings.warn(text, InsecureTransportWarning, stacklevel=1)  # one location: shown once per process
     return found

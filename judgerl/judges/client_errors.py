@@ -97,7 +97,7 @@ def named_options(detail: str, sent: Mapping[str, bool]) -> list[str]:
 
 
 def config_error_message(
-    kind: str, status: int, cfg: ClientConfig, snippet: str, key_set: bool, location: str = ""
+    kind: str, status: int, cfg: ClientConfig, snippet: str, key_set: bool, location: str = "", url: str = ""
 ) -> str:
     """A one-line message for a configuration error, naming the likely cause and the fix.
 
@@ -108,12 +108,14 @@ def config_error_message(
         snippet: The start of the server's answer, already redacted.
         key_set: Whether the key's environment variable was set.
         location: The ``Location`` header of a redirect (redacted).
+        url: The endpoint that answered (one of several replicas); default ``cfg.base_url``.
 
     Returns:
         The message; it never contains the key.
     """
     said = f" Server said: {snippet.strip()}" if snippet.strip() else ""
-    where = f"HTTP {status} from {cfg.base_url}"
+    url = url or str(cfg.base_url)
+    where = f"HTTP {status} from {url}"
     if kind == "auth" and status == 403:
         return (
             f"{where}: permission denied -- the API key in ${cfg.api_key_env} is not allowed to use model "
@@ -129,7 +131,7 @@ def config_error_message(
     if kind == "not_found":
         return (
             f"{where}: not found -- check judge.client.model ({cfg.model!r}: is it served there?) and "
-            f"judge.client.base_url ({cfg.base_url}: it usually ends in /v1).{said}"
+            f"judge.client.base_url ({url}: it usually ends in /v1).{said}"
         )
     return (
         f"{where}: redirect to {location or 'an unnamed location'} -- judgerl does not follow redirects (the "

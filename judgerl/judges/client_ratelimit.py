@@ -70,6 +70,13 @@ class RateLimiter:
         self.requests = TokenBucket(rpm, clock) if rpm else None
         self.tokens = TokenBucket(tpm, clock) if tpm else None
 
+    def wait_s(self, tokens: int) -> float:
+        """Seconds until one request of ``tokens`` projected tokens may start (0: now); takes nothing."""
+        return max(
+            self.requests.wait_s(1) if self.requests else 0.0,
+            self.tokens.wait_s(tokens) if self.tokens else 0.0,
+        )
+
     async def acquire(self, tokens: int) -> float:
         """Wait until one request of ``tokens`` projected tokens may start.
 
@@ -84,10 +91,7 @@ class RateLimiter:
         """
         waited = 0.0
         while True:
-            wait = max(
-                self.requests.wait_s(1) if self.requests else 0.0,
-                self.tokens.wait_s(tokens) if self.tokens else 0.0,
-            )
+            wait = self.wait_s(tokens)
             if wait <= 0.0:
                 if self.requests:
                     self.requests.take(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from judgerl.configbase import _Stage
 
@@ -31,7 +31,13 @@ class OracleNoiseConfig(_Stage):
 class ClientConfig(_Stage):
     """OpenAI-compatible chat client (OpenAI, vLLM, Ollama, llama.cpp server, SGLang)."""
 
-    base_url: str = Field("http://127.0.0.1:8080/v1", description="Server base URL ending in /v1.")
+    base_url: str | list[str] = Field(
+        "http://127.0.0.1:8080/v1",
+        description="Server base URL ending in /v1, or a list of them (replicas of one model, e.g. vLLM servers): "
+        "requests go to the least busy endpoint, each with its own concurrency/rpm/tpm, one budget for the run, and "
+        "a failed request is resent to another endpoint. Not part of the judge id: adding a replica keeps the "
+        "cached labels (docs/scale.md).",
+    )
     model: str = Field("", description="Model name sent to the server.")
     api_key_env: str = Field(
         "OPENAI_API_KEY",
@@ -63,6 +69,21 @@ class ClientConfig(_Stage):
     top_logprobs: int = Field(5, ge=0, le=20, description="Alternatives per token asked for with log-probs (yes/no).")
     backoff_base_s: float = Field(0.5, gt=0.0, description="First retry delay scale in seconds (doubles per retry).")
     backoff_max_s: float = Field(30.0, gt=0.0, description="Longest wait before one retry, Retry-After included.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_urls(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("base_url: give one URL or a non-empty list of URLs")
+            if len(set(value)) != len(value):
+                raise ValueError(f"base_url lists an endpoint twice: {value}")
+        return value
+
+    @property
+    def urls(self) -> list[str]:
+        """Every endpoint's base URL, in the configured order (one for a plain string)."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
 class PriceConfig(_Stage):

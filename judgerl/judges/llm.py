@@ -282,7 +282,8 @@ class ChatJudge:
             # A query holds its slot until its label is reported (stored, for CachedJudge), not only while
             # its request is in flight: so a kill -9 can lose at most the answers of requests still in the
             # air (none with concurrency 1), never one that arrived but was not yet committed.
-            slots = asyncio.Semaphore(self.cfg.concurrency)
+            # ``concurrency`` is per endpoint: with several replicas the batch keeps every one of them busy
+            slots = asyncio.Semaphore(self.cfg.concurrency * len(self.client.pool))
 
             async def indexed(i: int) -> tuple[int, Label | JudgeConfigError]:
                 await slots.acquire()

@@ -28,6 +28,7 @@ hand with ``python -m judgerl.testing.fake_openai --port 8089``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
@@ -113,7 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = fake._draw()
         fake._record(outcome, req, auth)
         req = {k: v for k, v in req.items() if k not in fake.ignore_params}  # as if never sent
-        time.sleep(fake.latency_s)
+        with fake._slots:  # a server with N batch slots: request N+1 waits for one (a replica's capacity)
+            time.sleep(fake.latency_s)
         if outcome in HTTP_FAULTS:
             status, message, named = HTTP_FAULTS[outcome]
             moved = {"Location": f"https://{fake.host}:{fake.port}{self.path}"} if status < 400 else None
@@ -161,6 +163,9 @@ class FakeOpenAIServer:
             answer then carries none), as some servers do with unknown options.
         api_key: When set, requests must carry ``Authorization: Bearer <key>``.
         model: Name reported by ``/v1/models`` and in completions.
+        max_concurrency: Requests served at once (each takes ``latency_s``);
+            more wait in line, as on a model server with that many slots.
+            ``None``: unlimited.
     """
 
     def __init__(
@@ -179,6 +184,7 @@ class FakeOpenAIServer:
         ignore_params: Sequence[str] = (),
         api_key: str | None = None,
         model: str = "fake-model",
+        max_concurrency: int | None = None,
     ) -> None:
         faults = dict(faults or {})
         unknown = (set(faults) | set(script)) - set(FAULT_KINDS) - set(HTTP_FAULTS) - {"ok"}
@@ -195,6 +201,9 @@ class FakeOpenAIServer:
         self.ignore_params = tuple(ignore_params)
         self.api_key, self.model = api_key, model
         self.records: list[RequestRecord] = []
+        self._slots: contextlib.AbstractContextManager[Any] = (
+            threading.BoundedSemaphore(max_concurrency) if max_concurrency else contextlib.nullcontext()
+        )
         self._script = list(script)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -307,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--fault", action="append", default=[], metavar="KIND=RATE", help=f"one of {FAULT_KINDS}")
     p.add_argument("--answer", default=None, help="fixed answer text (default: a valid answer for judgerl prompts)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-concurrency", type=int, default=None, help="requests served at once (default unlimited)")
     args = p.parse_args(argv)
     answer = args.answer
     server = FakeOpenAIServer(
@@ -316,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         responder=(lambda _req: answer) if answer is not None else None,
         faults={kind: float(rate) for kind, _, rate in (f.partition("=") for f in args.fault)},
         seed=args.seed,
+        max_concurrency=args.max_concurrency,
     )
     with server:
         print(f"fake OpenAI server on {server.base_url} (Ctrl-C stops)", flush=True)
