@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from judgerl.cli_reward import add_reward_arguments, add_sweep_parser
+from judgerl.cli_reward import add_reward_arguments
+from judgerl.cli_reward import add_sweep_parser as add_sweep_alpha_parser
 from judgerl.config import ConfigError, RunConfig, load_config, validate_references
 from judgerl.install_hints import MissingDependency
 from judgerl.judges.base import JudgeConfigError
@@ -292,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=12345)
     add_reward_arguments(e)
     e.set_defaults(func=_cmd_evaluate)
-    add_sweep_parser(sub, _add_set)
+    add_sweep_alpha_parser(sub, _add_set)
 
     st = sub.add_parser(
         "study",
