@@ -15,7 +15,29 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 
 
-class RolloutRewardCallback(BaseCallback):
+class _DeferredRewardCallback(BaseCallback):
+    """Switch the reward wrapper to deferred scoring for the agent kind ``needs`` while training runs."""
+
+    needs: type[OnPolicyAlgorithm] | type[OffPolicyAlgorithm]  # set by each subclass
+
+    def __init__(self, venv: LearnedRewardVecEnv) -> None:
+        super().__init__(verbose=0)
+        self.venv = venv
+
+    def _on_training_start(self) -> None:
+        if not isinstance(self.model, self.needs):
+            kind = "an on-policy" if self.needs is OnPolicyAlgorithm else "an off-policy"
+            raise TypeError(f"{type(self).__name__} needs {kind} agent, got {type(self.model).__name__}")
+        self.venv.set_deferred(True)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        self.venv.set_deferred(False)
+
+
+class RolloutRewardCallback(_DeferredRewardCallback):
     """Give an on-policy agent its learned rewards once per rollout, from one batched reward call.
 
     PPO reads no reward until its rollout buffer is full, so scoring each env step
@@ -30,17 +52,7 @@ class RolloutRewardCallback(BaseCallback):
         venv: The reward wrapper the agent trains in (``model.get_env()``).
     """
 
-    def __init__(self, venv: LearnedRewardVecEnv) -> None:
-        super().__init__(verbose=0)
-        self.venv = venv
-
-    def _on_training_start(self) -> None:
-        if not isinstance(self.model, OnPolicyAlgorithm):
-            raise TypeError(f"RolloutRewardCallback needs an on-policy agent, got {type(self.model).__name__}")
-        self.venv.set_deferred(True)
-
-    def _on_step(self) -> bool:
-        return True
+    needs = OnPolicyAlgorithm
 
     def _on_rollout_end(self) -> None:
         assert isinstance(self.model, OnPolicyAlgorithm)
@@ -58,11 +70,8 @@ class RolloutRewardCallback(BaseCallback):
         buffer.rewards += rewards
         buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
 
-    def _on_training_end(self) -> None:
-        self.venv.set_deferred(False)
 
-
-class ChunkRewardCallback(BaseCallback):
+class ChunkRewardCallback(_DeferredRewardCallback):
     """Give an off-policy agent a frame reward once per collection chunk, from one batched reward call.
 
     SB3's off-policy agents collect ``train_freq`` steps (``collect_rollouts``),
@@ -80,17 +89,7 @@ class ChunkRewardCallback(BaseCallback):
         venv: The reward wrapper the agent trains in (``model.get_env()``).
     """
 
-    def __init__(self, venv: LearnedRewardVecEnv) -> None:
-        super().__init__(verbose=0)
-        self.venv = venv
-
-    def _on_training_start(self) -> None:
-        if not isinstance(self.model, OffPolicyAlgorithm):
-            raise TypeError(f"ChunkRewardCallback needs an off-policy agent, got {type(self.model).__name__}")
-        self.venv.set_deferred(True)
-
-    def _on_step(self) -> bool:
-        return True
+    needs = OffPolicyAlgorithm
 
     def _on_rollout_end(self) -> None:
         self._write()
@@ -108,12 +107,9 @@ class ChunkRewardCallback(BaseCallback):
             raise RuntimeError(f"recorded steps {rewards.shape} do not fit the replay buffer {buf.rewards.shape}")
         rows = (buf.pos - t + np.arange(t)) % buf.buffer_size  # the rows this chunk filled, oldest first
         buf.rewards[rows] = rewards
-
-    def _on_training_end(self) -> None:
         # Every chunk ends in on_rollout_end (collect_rollouts always completes train_freq steps) unless a
         # callback stopped training mid-chunk; then SB3 did not store the last recorded step, the rows cannot
-        # be matched, and the recorded steps are dropped (scored for the episode log only).
-        self.venv.set_deferred(False)
+        # be matched, and the recorded steps are dropped at training end (scored for the episode log only).
 
 
 def reward_callbacks(agent: BaseAlgorithm, venv: LearnedRewardVecEnv, per_rollout: bool) -> list[BaseCallback]:
