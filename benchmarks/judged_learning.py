@@ -40,7 +40,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from judgerl.config import load_config
+from judgerl.config import ConfigError, load_config
+from judgerl.evaluation.epic import DegenerateRewardError
+from judgerl.evaluation.reward_compare import compare_run
 from judgerl.judges.preflight import run_preflight
 from judgerl.loop import run
 from judgerl.loop_parts import ensure_run_id
@@ -161,6 +163,12 @@ def one_run(
     ev.update(json.loads(pre_path.read_text()) if pre_path.exists() else {})
     ev.setdefault("preflight/overall", pre.overall)
     ev["time/preflight_s"] = t_pre
+    # EPIC from the true reward to the final reward model (docs/reward_evaluation.md): how far the labels
+    # moved the reward from the task's own, independent of how well the agent then did.
+    try:
+        ev.update(compare_run(run_dir, "true"))
+    except (ConfigError, DegenerateRewardError) as e:
+        print(f"epic skipped: {e}", flush=True)
     ev["time/total_s"] = time.perf_counter() - t0
     return ev
 
@@ -184,6 +192,7 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides for every run")
     p.add_argument("--out", default="benchmarks/results/judged_learning.json")
     p.add_argument("--resume", action="store_true", help="keep the rows already in --out; run only missing ones")
+    p.add_argument("--runs-dir", default=None, help="keep the run directories here (default: a temporary folder)")
     args = p.parse_args()
     torch.set_num_threads(1)
     out_path = Path(args.out)
@@ -192,7 +201,8 @@ def main() -> None:
     for r in results:
         true_ret.setdefault((r["task"], r["seed"]), r["true_reward"])
     print(f"load average: {os.getloadavg()}  cores: {os.cpu_count()}  extra: {args.set}", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.runs_dir or scratch
         for judge in args.judges:
             served = None
             if judge.startswith("served:"):
@@ -225,6 +235,7 @@ def main() -> None:
                                 "agreement": ev.get("preflight/agreement"), "auc": ev.get("preflight/auc"),
                                 "swap_consistency": ev.get("preflight/swap_consistency"),
                                 "verdict": ev.get("preflight/overall"),
+                                "epic_to_true": ev.get("epic/true/distance"),
                                 "labels": ev.get("labels/ok"),
                                 "labels_per_s": ok / max(float(ev.get("time/judge_s", 0.0)), 1e-9),
                                 "tokens_per_label": tokens / ok,
