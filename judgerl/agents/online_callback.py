@@ -185,14 +185,16 @@ def start_online(
     if cfg.task.render or venv.needs_frames:
         raise ConfigError("labels.mode: online does not support rendered frames yet (task.render, frame rewards)")
     labels = cfg.labels
-    stats = store.stats(judge.id, run_id=run_id)
-    usable_before = int(stats.get("labels/usable", 0))
+    # What earlier starts of this run registered and bought (preflight probes, iteration -1, left out).
+    usable_before = len(store.labelled(judge.id, min_iteration=0, run_id=run_id))
+    answered = len(store.labelled(judge.id, ("ok", "abstain", "failed"), min_iteration=0, run_id=run_id))
+    retry = store.unanswered(judge.id, run_id)
     labeller = OnlineLabeller(
         judge,
         task,
         total=labels.total,
-        already=int(stats.get("labels/queries", 0)),
-        retry=store.unanswered(judge.id, run_id),
+        already=answered + len(retry),
+        retry=retry,
         capacity=labels.online_queue,
         policy=labels.online_queue_policy,
         batch=labels.online_batch,

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from judgerl.config import load_config
 from judgerl.judges.base import OnLabel
 from judgerl.judges.factory import register_judge_type
@@ -63,23 +65,23 @@ def assert_documented(run_dir: Path) -> None:
 
 
 def test_the_agent_trains_while_a_slow_judge_labels_and_refits_are_swapped_in(tmp_path: Path) -> None:
-    # 0.7 s per label: the first label arrives long after the first queries were offered; PPO steps on.
+    # 0.5 s per label: the first label arrives long after the first queries were offered; PPO steps on.
     ev = online_run(
         tmp_path,
         "slow",
         [
             "judge.type=scripted",
-            "judge.delay_s=0.7",
+            "judge.delay_s=0.5",
             "labels.total=6",
             "labels.online_batch=1",
             "labels.online_refit_every=2",
-            "agent.total_timesteps=16384",
+            "agent.total_timesteps=8192",
         ],
     )
     last = ev["last"]
     assert last["labels/first_label_env_steps"] > last["labels/first_offer_env_steps"] > 0
     assert last["reward/swaps"] >= 1 and last["reward/online_fits"] >= 1
-    assert ev["budget/env_steps_train"] == 16384  # training never stopped for the judge
+    assert ev["budget/env_steps_train"] == 8192  # training never stopped for the judge
     assert 2 <= ev["labels/ok"] <= 6
 
 
@@ -173,3 +175,29 @@ def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(tmp
     assert not repeated, f"{len(repeated)} prompts were sent twice"  # labels paid twice: 0
     ev = json.loads((tmp_path / "killed" / "eval.json").read_text())
     assert ev["labels/unresolved"] == 0 and ev["budget/env_steps_train"] == 4096
+
+
+@pytest.mark.slow
+def test_pendulum_learns_from_oracle_labels_bought_online(tmp_path: Path) -> None:
+    """SAC on Pendulum, 200 oracle labels bought online: far better than random (~ -1150).
+
+    Measured 2026-12-02 (2 loaded cores, ~80 s of training): return -137 over 10 episodes, normalised
+    score 0.998 against a true-reward SAC (blocking mode, same config: -133; benchmarks/results/README.md).
+    """
+    cfg = load_config(
+        Path(__file__).resolve().parents[2] / "configs" / "pendulum_oracle.yaml",
+        [
+            f"runs_dir={tmp_path}",
+            "name=pend",
+            "labels.mode=online",
+            "labels.online_queries_per_rollout=40",
+            "labels.online_refit_every=20",
+            "labels.online_queue=200",
+            "eval.fresh_agent=false",
+            "eval.true_reward_baseline=false",
+            "eval.episodes=10",
+        ],
+    )
+    ev = json.loads((run(cfg) / "eval.json").read_text())
+    assert ev["labels/ok"] == 200
+    assert ev["eval/return_mean"] > -500 > ev["eval/random/return_mean"], ev["eval/return_mean"]
