@@ -126,6 +126,28 @@ class LabelConfig(_Stage):
         True,
         description="fsync the store at each label (survives power loss); false: survives crashes only, faster.",
     )
+    mode: Literal["blocking", "online"] = Field(
+        "blocking",
+        description="blocking: collect, judge everything, fit, then train (each iteration); online: the judge "
+        "labels the agent's own rollouts in a background thread while it trains, the reward model is refitted "
+        "in the background and swapped in at rollout boundaries (ONI; decision 0027).",
+    )
+    online_queue: int = Field(64, ge=1, description="Online mode: queries waiting for the judge, at most.")
+    online_queue_policy: Literal["drop_new", "drop_old"] = Field(
+        "drop_new",
+        description="Online mode, full queue: drop the new queries (drop_new) or the oldest queued ones (drop_old); "
+        "counted as labels/dropped.",
+    )
+    online_queries_per_rollout: int = Field(
+        4, ge=1, description="Online mode: queries built from each rollout's finished episodes."
+    )
+    online_batch: int = Field(4, ge=1, description="Online mode: queries sent to the judge per call.")
+    online_refit_every: int = Field(
+        8, ge=1, description="Online mode: new usable labels that trigger a background refit of the reward model."
+    )
+    online_drain_s: float = Field(
+        30.0, ge=0.0, description="Online mode, end of training: seconds to wait for the judge's batch in flight."
+    )
 
 
 class AgentConfig(_Stage):

@@ -24,6 +24,7 @@ import torch
 
 from judgerl.agents.callbacks import ReturnRecorder, StepProgress, reward_callbacks
 from judgerl.agents.checkpoint import load_agent_checkpoint, plan_training, save_agent_atomic
+from judgerl.agents.online_callback import OnlineLabelling, start_online
 from judgerl.agents.replay import relabel_replay_buffer
 from judgerl.agents.sb3 import (
     agent_from_config,
@@ -197,6 +198,13 @@ def _pipeline(cfg: RunConfig) -> Path:
     callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress, StepBar("train")]
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(a.total_timesteps, cfg.iterations, rollout_size(agent))
+    # labels.mode online (ONI, decision 0027): the judge labels the agent's own rollouts in background threads
+    # and refitted reward models are swapped in at rollout ends, so the collect/ask/judge/fit stages are skipped.
+    online: OnlineLabelling | None = None
+    if cfg.labels.mode == "online" and judge is not None and store is not None:
+        fitted = reward_info is not None
+        online = start_online(cfg, task, form, judge, store, run_id, venv, reward, (plan, targets_plan), fitted)
+        callbacks.append(online.callback)  # after the reward callbacks: a rollout is scored before a swap
 
     # A collection whose queries were (or were not) registered when the last process died.
     settle_collection(state, store, run_id)
@@ -212,7 +220,7 @@ def _pipeline(cfg: RunConfig) -> Path:
         if todo.already_trained:
             # Killed after this iteration's agent was saved, before state.json: nothing to redo.
             mixer.load_state(dict((loaded_agent.info.extra if loaded_agent.info else {}).get("mixer", {})))
-        elif judge is not None and store is not None:
+        elif online is None and judge is not None and store is not None:
             # ── Collect episodes with the current agent (iteration 0: agent.init's, or random) ──
             queries = store.queries_for_iteration(it, run_id=run_id)
             if not queries:
@@ -298,6 +306,8 @@ def _pipeline(cfg: RunConfig) -> Path:
 
         # ── ⑤ Train the agent on the mixed reward (true reward kept in info) ───────────
         t0 = time.perf_counter()
+        if online is not None:
+            online.iteration = it
         if todo.steps > 0 and not todo.already_trained:
             reseed(agent, iteration_seed(cfg.seed, it, "train"))
             agent.learn(todo.steps, callback=callbacks, reset_num_timesteps=False, progress_bar=False)
@@ -311,6 +321,10 @@ def _pipeline(cfg: RunConfig) -> Path:
         # ── ⑥ Evaluate on ground truth, log, checkpoint ─────────────────────────────
         t0 = time.perf_counter()
         metrics: dict[str, Any] = {**recorder.summary(), **mixer.pop_stats(), **env_step_metrics(state)}
+        if online is not None and judge is not None and store is not None:
+            reward = online.reward  # the newest model swapped in
+            metrics.update({**store.stats(judge.id, run_id=run_id), **judge_metrics(judge), **online.metrics()})
+            state.labels_bought = count_label_rows(cfg.store_path) or 0
         if callable(getattr(reward, "pop_stats", None)):
             metrics.update(reward.pop_stats())  # a zero-shot frame reward's encoding and cache counters
         if cfg.eval.per_iteration:
@@ -323,6 +337,9 @@ def _pipeline(cfg: RunConfig) -> Path:
         state.iteration, state.stage = it + 1, "start"
         state.extra.update(timings=timings, mixer=mixer.state(), checkpoint=counters)
         state.save(run_dir)
+
+    if online is not None:
+        reward = online.close()  # a last fit on every label bought, if new ones came since the last swap
 
     # ── Final evaluation: the co-trained agent, a fresh agent, and the baselines ────
     def fresh_env(seed: int) -> LearnedRewardVecEnv:

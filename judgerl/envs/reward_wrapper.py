@@ -117,6 +117,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.reward_model: Any = None
         self._stream: RewardStream | None = None
         self._frames = False  # the model scores rendered frames (info["frame"]), not observation rows
+        # Online labelling (decision 0027): an EpisodeRecorder that sees every step; None: nothing recorded.
+        self.recorder: Any = None
         self._offset: float | None = None
         self.set_reward_model(reward_model)
 
@@ -204,6 +206,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._len[:] = 0
         self._block.clear()
         self.mixer.forget_episodes()
+        if self.recorder is not None:
+            self.recorder.forget_unfinished()
         if self._stream is not None:
             self._stream.start(self._prev, np.ones(self.num_envs, bool))
         return obs
@@ -235,6 +239,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
                 after[k] = flatten_one(self.observation_space, infos[k]["terminal_observation"])
         frames = self._take_frames(infos) if self._frames else None
         step = (self._prev, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool), after, flat, frames)
+        if self.recorder is not None:
+            self.recorder.record(self._prev, step[1], step[2], step[3], infos)
         self._prev = flat
         if self.deferred:
             # Copies: the caller may write into its arrays after the step (SB3 adds to the rewards).

@@ -1,0 +1,119 @@
+"""Agent throughput with no judge, online labelling and blocking labelling, against the fake OpenAI server.
+
+Each cell is a whole ``judgerl run`` (CartPole, PPO, the chat judge asking the
+fake OpenAI-compatible server, which answers after a fixed latency). The agent's
+throughput is the env steps it trained divided by the wall-clock time of the
+loop's stages before the final evaluation (collect + query + judge + fit +
+train): what a blocking run spends waiting for the judge counts against it,
+while an online run's judge works in a background thread during ``train``.
+
+- ``none``: ``reward.model: none`` -- the agent on the env reward, no judge at all;
+- ``online``: ``labels.mode: online`` (decision 0027);
+- ``blocking``: ``labels.mode: blocking`` (collect, judge everything, fit, train).
+
+The load average is printed because the machine may be shared.
+
+Usage: python benchmarks/online.py [--latencies 0.2 2] [--steps 16384] [--labels 32] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from judgerl.config import load_config
+from judgerl.loop import run
+from judgerl.testing.fake_openai import FakeOpenAIServer
+
+STAGES = ("collect", "query", "judge", "fit", "train")
+
+
+def one_run(mode: str, latency: float, steps: int, labels: int, root: Path) -> dict[str, Any]:
+    """One run; returns its throughput and label numbers."""
+    with FakeOpenAIServer(latency_s=latency) as srv:
+        sets = [
+            f"runs_dir={root}",
+            f"name={mode}-{latency}",
+            "task.id=cartpole/balance-v0",
+            "query.kind=pairwise",
+            "judge.type=openai",
+            "judge.client.model=fake",
+            "judge.client.api_key_env=",
+            "judge.client.logprobs=false",
+            f"judge.client.base_url={srv.base_url}",
+            "iterations=4",
+            "collect_steps=500",
+            f"labels.total={labels}",
+            f"agent.total_timesteps={steps}",
+            "env.n_envs=4",
+            "reward.epochs=20",
+            "eval.episodes=5",
+            "eval.fresh_agent=false",
+            "eval.per_iteration=false",
+            "labels.online_batch=8",
+            "labels.online_refit_every=8",
+        ]
+        if mode == "none":
+            sets.append("reward.model=none")
+        else:
+            sets.append(f"labels.mode={mode}")
+        t0 = time.perf_counter()
+        run_dir = run(load_config(None, sets))
+        wall = time.perf_counter() - t0
+    ev = json.loads((run_dir / "eval.json").read_text())
+    busy = sum(float(ev.get(f"time/{s}_s", 0.0)) for s in STAGES)
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in records if r["stage"] == "iteration"][-1]
+    return {
+        "mode": mode,
+        "latency_s": latency,
+        "env_steps": ev["budget/env_steps_train"],
+        "loop_s": busy,
+        "steps_per_s": ev["budget/env_steps_train"] / busy,
+        "run_wall_s": wall,
+        "labels_ok": ev.get("labels/ok", 0.0),
+        "labels_per_s": last.get("labels/per_s"),
+        "swaps": last.get("reward/swaps"),
+        "server_requests": srv.stats["requests"],
+        "return_mean": ev["eval/return_mean"],
+    }
+
+
+def main() -> None:
+    """Run every (latency, mode) cell and print a table (and write JSON with ``--out``)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--latencies", type=float, nargs="+", default=[0.2, 2.0])
+    ap.add_argument("--steps", type=int, default=16384)
+    ap.add_argument("--labels", type=int, default=32)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for latency in args.latencies:
+            for mode in ("none", "online", "blocking"):
+                row = one_run(mode, latency, args.steps, args.labels, Path(tmp))
+                row["loadavg_1m"] = os.getloadavg()[0]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    head = ("latency", "mode", "steps/s", "x none", "labels", "labels/s", "swaps", "load")
+    print("\n" + " ".join(f"{h:>{w}}" for h, w in zip(head, (8, 9, 9, 7, 7, 9, 6, 5), strict=True)))
+    for r in rows:
+        base = next(b for b in rows if b["latency_s"] == r["latency_s"] and b["mode"] == "none")
+        lps = "" if r["labels_per_s"] is None else f"{r['labels_per_s']:.2f}"
+        swaps = "" if r["swaps"] is None else f"{r['swaps']:.0f}"
+        ratio = r["steps_per_s"] / base["steps_per_s"]
+        print(
+            f"{r['latency_s']:>8} {r['mode']:>9} {r['steps_per_s']:>9.0f} {ratio:>7.2f} "
+            f"{r['labels_ok']:>7.0f} {lps:>9} {swaps:>6} {r['loadavg_1m']:>5.1f}"
+        )
+    if args.out is not None:
+        args.out.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
