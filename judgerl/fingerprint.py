@@ -39,6 +39,7 @@ FINGERPRINT_KEYS: tuple[str, ...] = (
     "labels.initial_fraction",
     "labels.schedule",
     "labels.store",
+    "labels.mode",  # online runs register the agent's own rollouts as queries, blocking runs collected ones
     "reward.model",
     "reward.ensemble_size",
     "reward.hidden_sizes",
