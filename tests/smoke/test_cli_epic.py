@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from judgerl.testing.cli import TINY_RUN, cli, sets
+from judgerl.testing.metrics_docs import assert_documented
 
 FAST = [*TINY_RUN, "eval.fresh_agent=false"]
 
@@ -17,8 +18,6 @@ def _metrics(stdout: str) -> dict[str, float]:
 
 
 def test_evaluate_against_true_and_against_itself(tmp_path: Path) -> None:
-    from test_cli_run import assert_documented  # tests/smoke is on sys.path (pytest prepend import mode)
-
     res = cli("run", *sets([*FAST, f"runs_dir={tmp_path}", "name=a"]))
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "a"

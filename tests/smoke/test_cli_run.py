@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from judgerl.labels.store import LabelStore
 from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.testing.cli import TINY_RUN, cli, label_rows, sets
+from judgerl.testing.metrics_docs import assert_documented
 
 TINY = TINY_RUN
 
@@ -88,20 +88,6 @@ def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
     report = cli("report", str(run))
     assert report.returncode == 0 and "report.html" in report.stdout
     assert_documented(run)
-
-
-def assert_documented(run: Path) -> None:
-    """Every metric key a run writes is documented in docs/metrics.md (families written with <placeholders>)."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
-    patterns = [
-        re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(k).replace(r"\<", "<").replace(r"\>", ">")) + "$")
-        for k in re.findall(r"`([a-z_]+/[^`\s]*)`", doc)
-    ]
-    keys = set(json.loads((run / "eval.json").read_text()))
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        keys |= {k for k in json.loads(line) if "/" in k}
-    missing = sorted(k for k in keys if not any(p.match(k) for p in patterns))
-    assert not missing, f"metric keys missing from docs/metrics.md: {missing}"
 
 
 def test_sigkill_during_labelling_loses_nothing_and_reasks_nothing(tmp_path: Path) -> None:

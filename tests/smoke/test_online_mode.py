@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from judgerl.judges.factory import register_judge_type
 from judgerl.judges.scripted import scripted_from_true_return
 from judgerl.loop import run
 from judgerl.testing.fake_openai import FakeOpenAIServer
+from judgerl.testing.metrics_docs import assert_documented
 from judgerl.types import Label, Query, TaskSpec
 
 BASE = [
@@ -48,20 +48,6 @@ def online_run(tmp_path: Path, name: str, extra: Sequence[str]) -> dict[str, Any
     ev["last"] = [r for r in records if r["stage"] == "iteration"][-1]
     assert_documented(run_dir)
     return ev
-
-
-def assert_documented(run_dir: Path) -> None:
-    """Every metric key the run wrote is in docs/metrics.md (as tests/smoke/test_cli_run.py checks)."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
-    patterns = [
-        re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(k).replace(r"\<", "<").replace(r"\>", ">")) + "$")
-        for k in re.findall(r"`([a-z_]+/[^`\s]*)`", doc)
-    ]
-    keys = set(json.loads((run_dir / "eval.json").read_text()))
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        keys |= {k for k in json.loads(line) if "/" in k}
-    missing = sorted(k for k in keys if not any(p.match(k) for p in patterns))
-    assert not missing, f"metric keys missing from docs/metrics.md: {missing}"
 
 
 def test_the_agent_trains_while_a_slow_judge_labels_and_refits_are_swapped_in(tmp_path: Path) -> None:
