@@ -100,7 +100,8 @@ def trained(kind: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def zero_shot(alpha: float, seed: int) -> dict[str, Any]:
     """The MiniLM caption score at ``alpha``, as an EPIC reward."""
-    from judgerl.judges.zero_shot import EmbeddingJudge, ZeroShotReward
+    from judgerl.judges.zero_shot import EmbeddingJudge
+    from judgerl.reward.zero_shot_captions import ZeroShotReward
 
     zs = load_config(None, [f"judge.zero_shot.alpha={alpha}"]).judge.zero_shot
     task = get_task(TASK)

@@ -90,7 +90,7 @@ def reward_metrics(cfg: RunConfig, judge: Any, seed: int, plan: SweepPlan) -> di
     from judgerl.evaluation.epic import epic, sample_transitions
     from judgerl.evaluation.reward_compare import action_sampler, model_reward, probe_reads, true_reward_fn
     from judgerl.evaluation.true_reward import get_true_reward
-    from judgerl.judges.zero_shot import ZeroShotReward
+    from judgerl.reward.zero_shot_captions import ZeroShotReward
 
     task = judge.task
     truth = get_true_reward(task.id)

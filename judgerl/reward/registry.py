@@ -137,7 +137,8 @@ def _zero_shot(spec: RewardSpec) -> Any:
         from judgerl.reward.zero_shot_frames import ClipFrameReward
 
         return ClipFrameReward(build_clip_judge(spec.cfg.judge, spec.task, spec.seed))
-    from judgerl.judges.zero_shot import ZeroShotReward, build_embedding_judge
+    from judgerl.judges.zero_shot import build_embedding_judge
+    from judgerl.reward.zero_shot_captions import ZeroShotReward
 
     return ZeroShotReward(build_embedding_judge(spec.cfg.judge, spec.task, spec.seed))
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from judgerl.config import JudgeConfig, ZeroShotConfig
-from judgerl.judges.zero_shot import ClipJudge, EmbeddingJudge, ZeroShotReward
+from judgerl.judges.zero_shot import ClipJudge, EmbeddingJudge
 from judgerl.judges.zero_shot_math import projection_matrix, projection_reward
+from judgerl.reward.zero_shot_captions import ZeroShotReward
 from judgerl.testing.optional import importorskip, skip_missing
 from judgerl.types import Query, Segment, TaskSpec
 
