@@ -31,6 +31,7 @@ import numpy as np
 
 from judgerl.config import ClientConfig
 from judgerl.judges.llm import ChatJudge
+from judgerl.testing.cli import TINY_RUN
 from judgerl.testing.fake_openai import FakeOpenAIServer
 from judgerl.types import Query, Segment, TaskSpec
 
@@ -42,16 +43,7 @@ TASK = TaskSpec(
     captioner=lambda obs: "",
     success=lambda ret, obs: True,
 )
-SWEEP_SETS = [
-    "task.id=cartpole/balance-v0",
-    "iterations=2",
-    "collect_steps=300",
-    "agent.total_timesteps=1024",
-    "labels.total=12",
-    "eval.episodes=2",
-    "eval.fresh_timesteps=600",
-    "reward.epochs=5",
-]
+SWEEP_SETS = TINY_RUN  # the tiny oracle-judged CartPole run the sweep tests use
 
 
 def _segment(i: int, n: int = 25) -> Segment:
