@@ -12,8 +12,15 @@ far) so ``metrics.jsonl``, TensorBoard and the report see the same values.
   (``judgerl.judges.check_compare.pair_score``).
 * Pointwise/episode queries with a task verdict (``TaskSpec.oracle_verdict``):
   the judge's value becomes a verdict on its value scale
-  (``judgerl.forms.episode.to_verdicts``), and the AUC of the raw values
-  against the oracle verdict is reported too.
+  (``judgerl.forms.episode.to_verdicts``) for the confusion counts, and the
+  AUC of the raw values against the oracle verdict is reported too. The
+  agreement is the verdicts' accuracy, except for continuous pointwise scores
+  (similarities, margins): those become reward targets as the pairs they
+  order, so their agreement is the share of pairs with different true returns
+  that they order the same way, as in the preflight
+  (``judgerl.judges.check_compare.pair_order_agreement``). A threshold (Otsu's,
+  for similarities) would grade a cut the reward never uses (at the demo's
+  iteration 0 it gave 0.29 for a judge whose ranking was good).
 * Calibration: answers are put in 5 bins (preferences and probabilities by
   value on [0, 1]; margins and similarities, which have no fixed scale, in 5
   equal-count bins) and each bin's mean judge value is set against how often
@@ -35,7 +42,7 @@ import numpy as np
 
 from judgerl.forms.episode import to_verdicts
 from judgerl.forms.registry import is_pair
-from judgerl.judges.check_compare import pair_score, rank_auc
+from judgerl.judges.check_compare import pair_order_agreement, pair_score, rank_auc
 from judgerl.types import Label, Query, TaskSpec
 
 BINS = 5
@@ -95,6 +102,14 @@ def _verdicts(rows: Sequence[tuple[Query, Label]], task: TaskSpec, scale: str) -
             out[f"judge/confusion_{j}_{o}"] = float(np.sum((verdict == jv) & (truth == ov)))
     out["judge/oracle_n"] = float(len(rows))
     out["judge/oracle_agreement"] = float(np.mean(verdict == truth))
+    continuous = not np.all((values == 0.0) | (values == 1.0))
+    if rows[0][0].kind == "pointwise" and scale in ("similarity", "margin") and continuous:
+        returns = np.array([q.segments[0].true_return for q, _ in rows], np.float64)
+        order = pair_order_agreement(values, returns)
+        if order is None:
+            del out["judge/oracle_agreement"]
+        else:
+            out["judge/oracle_agreement"] = order
     auc = rank_auc(values, truth)
     if auc is not None:
         out["judge/oracle_auc"] = auc

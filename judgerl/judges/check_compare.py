@@ -48,6 +48,37 @@ def rank_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+MAX_ORDER_ITEMS = 2000
+"""``pair_order_agreement`` compares all pairs of at most this many items (a fixed subsample beyond)."""
+
+
+def pair_order_agreement(values: np.ndarray, returns: np.ndarray) -> float | None:
+    """Share of item pairs with different true returns that the values order the same way (ties in values half).
+
+    This is how continuous pointwise scores become reward-model targets (the
+    pointwise form derives pairs from them), so it is their agreement with the
+    oracle; a threshold would judge a scale that has none.
+
+    Args:
+        values: Judge scores, shape ``(N,)``.
+        returns: True returns of the same items, shape ``(N,)``.
+
+    Returns:
+        Agreement in [0, 1]; ``None`` when no pair differs in true return. Beyond
+        :data:`MAX_ORDER_ITEMS` items, a fixed (seeded) subsample of that many.
+    """
+    values, returns = np.asarray(values, np.float64), np.asarray(returns, np.float64)
+    if len(values) > MAX_ORDER_ITEMS:
+        keep = np.random.default_rng(0).choice(len(values), MAX_ORDER_ITEMS, replace=False)
+        values, returns = values[keep], returns[keep]
+    dv = np.sign(values[:, None] - values[None, :])
+    dr = np.sign(returns[:, None] - returns[None, :])
+    mask = np.triu(dr != 0, k=1)
+    if not mask.any():
+        return None
+    return float(np.mean(np.where(dv[mask] == 0, 0.5, dv[mask] == dr[mask])))
+
+
 def compare_labels(
     kind: QueryKind, labels: list[Label], truth: list[Label], probes: Sequence[Query]
 ) -> tuple[float | None, int, float | None]:
@@ -79,8 +110,5 @@ def compare_labels(
         agreement = None
     else:
         returns = np.array([probes[i].segments[0].true_return for i in idx], dtype=float)
-        dv = np.sign(values[:, None] - values[None, :])
-        dr = np.sign(returns[:, None] - returns[None, :])
-        mask = np.triu(dr != 0, k=1)
-        agreement = float(np.mean(np.where(dv[mask] == 0, 0.5, dv[mask] == dr[mask]))) if mask.any() else None
+        agreement = pair_order_agreement(values, returns)
     return agreement, len(idx), auc

@@ -55,3 +55,18 @@ def test_pointwise_verdicts_auc_and_equal_count_bins_for_scores() -> None:
 def test_nothing_to_compare_gives_no_metrics() -> None:
     assert judge_vs_oracle([], tiny_task(), "probability") == {}
     assert judge_vs_oracle([one(1.0, 0.9)], tiny_task(verdict=False), "probability") == {}
+
+
+def test_continuous_pointwise_scores_are_graded_by_the_pairs_they_order_not_a_threshold() -> None:
+    # Scores that order every pair right but sit mostly above any middle cut: Otsu's threshold calls
+    # most of them "yes" though only one segment is good by the oracle (true return > 0).
+    rows = [one(1.0, 0.99), one(-0.2, 0.90), one(-0.5, 0.89), one(-0.8, 0.88), one(-1.0, 0.10)]
+    s = judge_vs_oracle(rows, tiny_task(), "similarity")
+    assert s["judge/oracle_agreement"] == pytest.approx(1.0)
+    assert s["judge/oracle_auc"] == pytest.approx(1.0)
+    # One pair of the ten out of order.
+    rows[1], rows[2] = one(-0.2, 0.89), one(-0.5, 0.90)
+    assert judge_vs_oracle(rows, tiny_task(), "similarity")["judge/oracle_agreement"] == pytest.approx(0.9)
+    # Yes/no values on any scale stay graded as verdicts.
+    yes_no = [one(1.0, 1.0), one(-1.0, 1.0), one(-1.0, 0.0)]
+    assert judge_vs_oracle(yes_no, tiny_task(), "margin")["judge/oracle_agreement"] == pytest.approx(2 / 3)
