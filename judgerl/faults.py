@@ -48,3 +48,12 @@ def _kill(name: str) -> None:
 
 def _disk_full(name: str) -> None:
     raise OSError(errno.ENOSPC, f"No space left on device (injected after {name})")
+
+
+class WorkerKilled(BaseException):  # noqa: N818 -- named for what it stands for, not an error to handle
+    """Raised by fault tests inside a worker thread to stand for the worker being killed.
+
+    A ``BaseException``, so no ``except Exception`` on the way (the judge's retries, the
+    HTTP client's) can catch it: only what supervises the worker sees it, as it would see
+    a thread that died. Python cannot kill a thread from outside; this is the nearest.
+    """

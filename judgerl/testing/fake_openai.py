@@ -20,9 +20,18 @@ picks, per request, either a normal answer or one fault:
 ``context_length`` HTTP 400 naming no request option (prompt too long)
 =============  ============================================================
 
-Every request is recorded (outcome, text of the prompt, options) so tests can
-compare what the client concluded with what the server really did. Run it by
-hand with ``python -m judgerl.testing.fake_openai --port 8089``.
+Every request is recorded (outcome, text of the prompt, options, and whether
+the answer was delivered) so tests can compare what the client concluded with
+what the server really did; :func:`answered_prompts` counts the 200 answers per
+prompt (a prompt answered twice was paid twice).
+
+Outages: :meth:`FakeOpenAIServer.down` closes the listening socket *and* every
+open connection (keep-alive ones included, and the ones whose answer is still
+being prepared, which is then never delivered), so clients get connection
+refused or a broken connection, as from a crashed or restarted server -- not a
+polite 503. :meth:`FakeOpenAIServer.up` listens again on the same port;
+:meth:`FakeOpenAIServer.outage` schedules one down/up pair. Run it by hand with
+``python -m judgerl.testing.fake_openai --port 8089``.
 """
 
 from __future__ import annotations
@@ -30,12 +39,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import random
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -48,6 +58,8 @@ from judgerl.testing.fake_openai_payloads import (  # noqa: F401 (re-exported)
     Responder,
     _count_images,
     _logprob_content,
+    answered_prompts,
+    completion,
     default_responder,
     request_text,
 )
@@ -60,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request logging
         pass
 
+    record: int | None = None  # index of this request's record in the server's log, once recorded
+
     def _send(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         try:
             self.send_response(status)
@@ -69,8 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): nothing to do
-            pass
+            self.wfile.flush()
+        except OSError:  # the client gave up (timeout) or the server went down: not delivered
+            self.close_connection = True
+            return
+        if self.record is not None:
+            self.server.fake._delivered(self.record)
 
     def _error(
         self, status: int, message: str, param: str | None = None, headers: Mapping[str, str] | None = None
@@ -92,6 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
         """Serve ``/v1/chat/completions``."""
         fake = self.server.fake
+        self.record = None
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
         if not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
             self._error(404, f"no route {self.path}")
@@ -103,16 +122,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         auth = "Authorization" in self.headers
         if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-            fake._record("unauthorized", req, auth)
+            self.record = fake._record("unauthorized", req, auth)
             self._error(401, "Incorrect API key provided.")
             return
         for param in fake.reject_params:
             if param in req:
-                fake._record("bad_request", req, auth)
+                self.record = fake._record("bad_request", req, auth)
                 self._error(400, f"Unsupported parameter: '{param}' is not supported with this model.", param)
                 return
         outcome = fake._draw()
-        fake._record(outcome, req, auth)
+        self.record = fake._record(outcome, req, auth)
         req = {k: v for k, v in req.items() if k not in fake.ignore_params}  # as if never sent
         with fake._slots:  # a server with N batch slots: request N+1 waits for one (a replica's capacity)
             time.sleep(fake.latency_s)
@@ -136,7 +155,32 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # hung "timeout" handlers must not block shutdown
     block_on_close = False
     request_queue_size = 128
+    allow_reuse_address = True  # up() binds the same port again at once (no wait for TIME_WAIT)
     fake: FakeOpenAIServer
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.connections: set[socket.socket] = set()  # open client connections, closed by FakeOpenAIServer.down
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> int:
+        """Shut every open client connection down (as a dying server's kernel would); returns how many."""
+        with self.connections_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        return len(conns)
 
 
 class FakeOpenAIServer:
@@ -207,14 +251,22 @@ class FakeOpenAIServer:
         self._script = list(script)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd = _Server((host, port))
         self._httpd.fake = self
+        self._port = int(self._httpd.server_address[1])  # kept across down()/up(): clients reconnect to it
         self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.outages: list[tuple[float, float | None]] = []  # (down, up) times, time.monotonic()
 
     @property
     def port(self) -> int:
-        """The bound TCP port."""
-        return int(self._httpd.server_address[1])
+        """The bound TCP port (the same after :meth:`down` and :meth:`up`)."""
+        return self._port
+
+    @property
+    def is_up(self) -> bool:
+        """Whether the server listens now."""
+        return self._thread is not None
 
     @property
     def base_url(self) -> str:
@@ -235,12 +287,61 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (a scheduled outage still pending does nothing after this)."""
+        self._stopped = True
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
+
+    def down(self) -> None:
+        """Go down: close the listening socket and every open connection; answers being prepared are lost.
+
+        New connections are refused (ECONNREFUSED) until :meth:`up`; requests in flight
+        see their connection broken and their answer is never delivered (its record keeps
+        ``delivered=False``), as when a model server crashes or restarts.
+        """
+        if self._thread is None:
+            return
+        self._httpd.shutdown()
+        self._thread.join()
+        self._thread = None
+        self._httpd.server_close()
+        self._httpd.drop_connections()
+        with self._lock:
+            self.outages.append((time.monotonic(), None))
+
+    def up(self) -> None:
+        """Listen again on the same port after :meth:`down`."""
+        if self._thread is not None or self._stopped:
+            return
+        self._httpd = _Server((self.host, self._port))
+        self._httpd.fake = self
+        self.start()
+        with self._lock:
+            if self.outages and self.outages[-1][1] is None:
+                self.outages[-1] = (self.outages[-1][0], time.monotonic())
+
+    def outage(self, after_s: float, for_s: float, after_first_request: bool = False) -> None:
+        """Schedule one outage: :meth:`down` after ``after_s`` seconds, :meth:`up` ``for_s`` seconds later.
+
+        Args:
+            after_s: Seconds from now (or from the first request) until the server goes down.
+            for_s: Seconds it stays down.
+            after_first_request: Count ``after_s`` from the first request the server receives
+                (so the outage falls inside the labelling however long a run takes to start).
+        """
+
+        def run() -> None:
+            while after_first_request and not self.records and not self._stopped:
+                time.sleep(0.01)
+            time.sleep(after_s)
+            self.down()
+            time.sleep(for_s)
+            self.up()
+
+        threading.Thread(target=run, name="fake-openai-outage", daemon=True).start()
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
@@ -260,51 +361,24 @@ class FakeOpenAIServer:
                 return kind
         return "ok"
 
-    def _record(self, outcome: str, req: Mapping[str, Any], has_auth: bool) -> None:
+    def _record(self, outcome: str, req: Mapping[str, Any], has_auth: bool) -> int:
+        """Log a request at arrival; returns its index (for :meth:`_delivered`)."""
         n_images, _ = _count_images(req)
         body = {k: v for k, v in req.items() if k != "messages"}
         record = RequestRecord(outcome, request_text(req), n_images, body, time.monotonic(), has_auth)
         with self._lock:
             self.records.append(record)
+            return len(self.records) - 1
+
+    def _delivered(self, index: int) -> None:
+        """Mark request ``index``'s answer as written to the client."""
+        with self._lock:
+            self.records[index] = replace(self.records[index], delivered=True)
 
     def _completion(self, req: Mapping[str, Any], outcome: str) -> dict[str, Any]:
         reply = self.responder(dict(req))
-        if isinstance(reply, str):
-            reply = Reply(reply)
-        text: str | None = reply.text
-        refusal, finish = None, "stop"
-        if outcome == "refusal":
-            text, refusal = (REFUSAL_TEXT, None) if self.refusal_in_content else (None, REFUSAL_TEXT)
-        elif outcome == "truncated":
-            text, finish = reply.text[: len(reply.text) // 2], "length"
-        elif outcome == "empty":
-            text = ""
-        _, img_tokens = _count_images(req)
-        n_msgs = len(req.get("messages", []))
-        prompt_tokens = math.ceil(len(request_text(req)) / 4) + img_tokens + 4 * n_msgs
-        out_text = text if text is not None else (refusal or "")
-        choice: dict[str, Any] = {
-            "index": 0,
-            "message": {"role": "assistant", "content": text, "refusal": refusal},
-            "finish_reason": finish,
-            "logprobs": None,
-        }
-        if req.get("logprobs") and text:
-            top = reply.top_logprobs if outcome == "ok" else None
-            choice["logprobs"] = {"content": _logprob_content(text, top, int(req.get("top_logprobs") or 1))}
-        completion_tokens = math.ceil(len(out_text) / 4)
-        return {
-            "id": f"chatcmpl-{self._rng.getrandbits(32):08x}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.model,
-            "choices": [choice],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
+        completion_id = f"chatcmpl-{self._rng.getrandbits(32):08x}"
+        return completion(reply, req, outcome, self.model, completion_id, self.refusal_in_content)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -11,6 +11,8 @@ import io
 import json
 import math
 import re
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +64,8 @@ class RequestRecord:
         body: The request JSON without messages (model, options).
         t: ``time.monotonic()`` at arrival.
         has_auth: Whether an ``Authorization`` header was sent.
+        delivered: Whether the whole answer was written to the client's socket (``False`` while it is
+            being served, and for good when the connection broke first, e.g. the server went down).
     """
 
     outcome: str
@@ -70,6 +74,22 @@ class RequestRecord:
     body: Mapping[str, Any]
     t: float
     has_auth: bool = False
+    delivered: bool = False
+
+
+def answered_prompts(records: Sequence[RequestRecord]) -> Counter[str]:
+    """How many times each prompt text got a delivered HTTP 200 answer (``ok`` or a content fault).
+
+    The server's own evidence of what was paid: a prompt counted twice was answered (and billed) twice.
+
+    Args:
+        records: The server's request log (:attr:`FakeOpenAIServer.records`).
+
+    Returns:
+        ``{prompt text: delivered 200 answers}``.
+    """
+    paid = {"ok", "refusal", "truncated", "empty", "malformed", "timeout"}  # answered 200 (a timeout one late)
+    return Counter(r.text for r in records if r.delivered and r.outcome in paid)
 
 
 def request_text(request: Mapping[str, Any]) -> str:
@@ -94,6 +114,60 @@ def default_responder(request: Mapping[str, Any]) -> str:
     if "segment a" in text and "segment b" in text:
         return "A"
     return "yes"
+
+
+def completion(
+    reply: str | Reply, req: Mapping[str, Any], outcome: str, model: str, completion_id: str, refusal_in_content: bool
+) -> dict[str, Any]:
+    """An OpenAI chat completion carrying ``reply``, shaped by a content ``outcome`` (refusal, truncated, empty).
+
+    Args:
+        reply: The responder's answer.
+        req: The request JSON (its options decide log-probs; its text the usage).
+        outcome: ``ok`` or a content fault kind.
+        model: Model name to report.
+        completion_id: The completion's ``id``.
+        refusal_in_content: Refuse in ``content`` instead of ``message.refusal``.
+
+    Returns:
+        The completion JSON with ``usage`` (prompt tokens at chars/4 plus images and 4 per message).
+    """
+    if isinstance(reply, str):
+        reply = Reply(reply)
+    text: str | None = reply.text
+    refusal, finish = None, "stop"
+    if outcome == "refusal":
+        text, refusal = (REFUSAL_TEXT, None) if refusal_in_content else (None, REFUSAL_TEXT)
+    elif outcome == "truncated":
+        text, finish = reply.text[: len(reply.text) // 2], "length"
+    elif outcome == "empty":
+        text = ""
+    _, img_tokens = _count_images(req)
+    n_msgs = len(req.get("messages", []))
+    prompt_tokens = math.ceil(len(request_text(req)) / 4) + img_tokens + 4 * n_msgs
+    out_text = text if text is not None else (refusal or "")
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text, "refusal": refusal},
+        "finish_reason": finish,
+        "logprobs": None,
+    }
+    if req.get("logprobs") and text:
+        top = reply.top_logprobs if outcome == "ok" else None
+        choice["logprobs"] = {"content": _logprob_content(text, top, int(req.get("top_logprobs") or 1))}
+    completion_tokens = math.ceil(len(out_text) / 4)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 
 def _count_images(request: Mapping[str, Any]) -> tuple[int, int]:

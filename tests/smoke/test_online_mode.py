@@ -23,7 +23,8 @@ from judgerl.judges.base import OnLabel
 from judgerl.judges.factory import register_judge_type
 from judgerl.judges.scripted import scripted_from_true_return
 from judgerl.loop import run
-from judgerl.testing.fake_openai import FakeOpenAIServer
+from judgerl.testing.fake_openai import FakeOpenAIServer, answered_prompts
+from judgerl.testing.fault_judges import DyingJudge
 from judgerl.testing.metrics_docs import assert_documented
 from judgerl.types import Label, Query, TaskSpec
 
@@ -161,6 +162,56 @@ def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(tmp
     assert not repeated, f"{len(repeated)} prompts were sent twice"  # labels paid twice: 0
     ev = json.loads((tmp_path / "killed" / "eval.json").read_text())
     assert ev["labels/unresolved"] == 0 and ev["budget/env_steps_train"] == 4096
+
+
+OUTAGE = [
+    *[x for x in FAKE if not x.startswith(("labels.total", "agent.total_timesteps", "labels.online_batch"))],
+    "labels.total=24",
+    "labels.online_batch=1",
+    "labels.online_queries_per_rollout=1",
+    "agent.total_timesteps=16384",
+    "judge.client.max_retries=1",  # give up within the outage, so the labeller's re-asks are what recovers
+    "judge.client.backoff_base_s=0.05",
+    "eval.per_iteration=false",
+]
+
+
+def test_a_server_outage_mid_run_loses_no_label_pays_none_twice_and_labelling_resumes(tmp_path: Path) -> None:
+    """The server goes down 1 s into labelling for 1.5 s (listening socket and connections closed) and
+    comes back on the same port: training never stops, transiently failed queries are asked again
+    once it is back, and its request log shows every prompt answered once. (The 30 s outage is
+    benchmarks/faults.py's.)"""
+    with FakeOpenAIServer(latency_s=0.2) as srv:
+        srv.outage(1.0, 1.5, after_first_request=True)
+        ev = online_run(tmp_path, "outage", [*OUTAGE, f"judge.client.base_url={srv.base_url}"])
+        records, outages = list(srv.records), list(srv.outages)
+    ((down, up),) = outages
+    assert up is not None
+    answered = answered_prompts(records)
+    assert ev["budget/env_steps_train"] == 16384  # the agent never waited for the server
+    assert ev["labels/transient"] >= 1  # the outage did hit labelling (audit rows, never reused)
+    # labels lost: 0 -- every prompt the server answered has its stored label, every registered query one
+    assert ev["labels/ok"] == len(answered) == ev["labels/queries"] >= 12 and ev["labels/unresolved"] == 0
+    assert max(answered.values()) == 1  # labels paid twice: 0
+    assert any(r.delivered and r.t > up for r in records)  # labelling resumed after the outage
+    assert ev["last"]["labels/online_transient"] == ev["labels/transient"]
+
+
+def test_a_judge_worker_killed_mid_run_is_restarted_and_the_run_keeps_its_labels(tmp_path: Path) -> None:
+    register_judge_type(
+        "online-test-dying",
+        lambda cfg, task, seed: DyingJudge(scripted_from_true_return(name="dying"), die_at=(3,)),
+        replace=True,
+    )
+    ev = online_run(
+        tmp_path,
+        "dying",
+        ["judge.type=online-test-dying", "labels.total=12", "labels.online_batch=4", "agent.total_timesteps=8192"],
+    )
+    last = ev["last"]
+    assert last["labels/worker_deaths"] == 1 and last["labels/worker_restarts"] == 1
+    assert ev["labels/ok"] == ev["labels/total"] == 12 and ev["labels/unresolved"] == 0  # each stored once
+    assert ev["budget/env_steps_train"] == 8192
 
 
 @pytest.mark.slow

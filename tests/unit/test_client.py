@@ -19,7 +19,7 @@ from judgerl.config import ClientConfig, PriceConfig
 from judgerl.judges.client import ChatClient, ChatResult, _parse_logprobs
 from judgerl.judges.client_media import estimate_prompt_tokens, image_part, image_tokens, strip_private
 from judgerl.judges.client_retry import backoff_delay, parse_retry_after
-from judgerl.testing.fake_openai import FakeOpenAIServer
+from judgerl.testing.fake_openai import FakeOpenAIServer, answered_prompts
 
 KEY_ENV = "JUDGERL_TEST_KEY"
 SECRET = "sk-test-SECRET-4f9a1c"
@@ -110,6 +110,18 @@ def test_connection_refused_is_transient() -> None:
     srv.stop()  # the port is now closed
     (res,) = _chat(ChatClient(_cfg(url, max_retries=2)))
     assert not res.ok and res.transient and "connection" in res.error and res.retries == 2
+
+
+def test_a_server_down_for_less_than_the_retries_answers_once_and_in_flight_answers_are_resent() -> None:
+    """The server goes down with requests in flight and comes back on the same port while the client
+    retries: every request ends ok, and each prompt got exactly one delivered answer (none paid twice)."""
+    with FakeOpenAIServer(latency_s=0.2) as srv:
+        srv.outage(0.1, 0.6, after_first_request=True)
+        results = _chat(ChatClient(_cfg(srv.base_url, max_retries=6, backoff_base_s=0.1, backoff_max_s=0.4)), n=4)
+        records = list(srv.records)
+    assert all(r.ok for r in results) and sum(r.retries for r in results) >= 4
+    assert {r.text for r in records if not r.delivered} == {f"question {i}" for i in range(4)}  # lost in the outage
+    assert answered_prompts(records) == {f"question {i}": 1 for i in range(4)}
 
 
 def test_rejected_logprobs_are_dropped_once_and_remembered() -> None:

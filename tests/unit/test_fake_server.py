@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from judgerl.judges.client_media import image_part
-from judgerl.testing.fake_openai import FAULT_KINDS, FakeOpenAIServer, Reply, main
+from judgerl.testing.fake_openai import FAULT_KINDS, FakeOpenAIServer, Reply, answered_prompts, main
 from judgerl.testing.optional import importorskip
 
 
@@ -171,3 +171,54 @@ def test_runs_as_a_module() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_down_refuses_connections_breaks_answers_in_flight_and_up_serves_the_same_port() -> None:
+    with FakeOpenAIServer(latency_s=0.3) as srv:
+        port = srv.port
+        client = httpx.Client(base_url=srv.base_url + "/", timeout=5)  # keep-alive: one connection for all
+        assert client.post("chat/completions", json=_body("first")).status_code == 200
+        errors: list[str] = []
+
+        def in_flight() -> None:
+            try:
+                client.post("chat/completions", json=_body("in flight"))
+            except httpx.TransportError as e:
+                errors.append(type(e).__name__)
+
+        t = threading.Thread(target=in_flight)
+        t.start()
+        time.sleep(0.1)  # the server is preparing that answer
+        srv.down()
+        t.join()
+        assert errors and not srv.is_up  # the keep-alive connection was closed, not answered
+        with pytest.raises(httpx.ConnectError):  # connection refused: nothing listens
+            client.post("chat/completions", json=_body("while down"))
+        srv.up()
+        assert srv.port == port and client.post("chat/completions", json=_body("after")).status_code == 200
+        assert [(r.text, r.delivered) for r in srv.records] == [("first", True), ("in flight", False), ("after", True)]
+        assert answered_prompts(srv.records) == {"first": 1, "after": 1}
+        ((t_down, t_up),) = srv.outages
+        assert t_up is not None and t_up > t_down
+
+
+def test_a_scheduled_outage_starts_after_the_first_request_and_ends() -> None:
+    with FakeOpenAIServer() as srv:
+        srv.outage(0.2, 0.4, after_first_request=True)
+        time.sleep(0.3)
+        assert srv.is_up  # no request yet: the clock has not started
+        assert _post(srv, _body()).status_code == 200
+        time.sleep(0.3)
+        assert not srv.is_up
+        assert wait_until(lambda: srv.is_up, 3.0)
+        assert _post(srv, _body("again")).status_code == 200
+        assert len(srv.outages) == 1
+
+
+def wait_until(cond: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
