@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -110,6 +110,13 @@ class RewardConfig(_Stage):
         description="Assumed share of random labels in the Bradley-Terry model; set it near the judge's error "
         "rate for noisy judges (0.1 as Christiano et al.), 0 = plain Bradley-Terry.",
     )
+    flatness: Annotated[float, Field(ge=0.0)] | Literal["auto"] = Field(
+        "auto",
+        description="Weight of a flatness prior: the variance of the per-step reward over the labelled live steps "
+        "is added to the Bradley-Terry loss, so the reward varies across states only where labels require it "
+        "(decision 0028); 0 = off; auto = 10 for tasks whose episodes terminate (absorbing states, e.g. CartPole), "
+        "0 otherwise.",
+    )
     patience: int = Field(
         10, ge=1, description="Early stopping: epochs without validation-loss improvement before a member stops."
     )
@@ -129,3 +136,22 @@ class RewardConfig(_Stage):
     )
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)  # type: ignore[arg-type]
     mix: MixConfig = Field(default_factory=MixConfig)  # type: ignore[arg-type]
+
+
+FLATNESS_TERMINATING = 10.0
+"""``reward.flatness: auto`` for tasks whose episodes terminate (decision 0028)."""
+
+
+def resolve_flatness(cfg: RewardConfig, absorbing: bool) -> RewardConfig:
+    """``cfg`` with ``flatness: auto`` replaced by its value for a task that does (not) terminate.
+
+    Args:
+        cfg: The reward config.
+        absorbing: The task pads ended episodes with absorbing states (``TaskSpec.absorbing``).
+
+    Returns:
+        ``cfg`` itself when ``flatness`` is a number, else a copy with the number.
+    """
+    if cfg.flatness != "auto":
+        return cfg
+    return cfg.model_copy(update={"flatness": FLATNESS_TERMINATING if absorbing else 0.0})

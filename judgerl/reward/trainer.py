@@ -75,20 +75,52 @@ def _collect(ensemble: RewardEnsemble, targets: PreferenceTargets) -> _Pairs:
     )
 
 
-def _member_returns(net: RewardNet, batch: SegmentBatch, seg_idx: np.ndarray, zero_absorbing: bool) -> torch.Tensor:
-    """Returns ``(len(seg_idx),)`` of one member for the indexed segments (differentiable)."""
-    idx = torch.as_tensor(seg_idx)
-    w = batch.step_weights(zero_absorbing)[idx]
-    return (net(batch.features[idx]) * w).sum(dim=-1)
+def _step_rewards(net: RewardNet, batch: SegmentBatch, seg_idx: np.ndarray) -> torch.Tensor:
+    """Per-step rewards ``(len(seg_idx), T_max)`` of one member for the indexed segments (differentiable)."""
+    return net(batch.features[torch.as_tensor(seg_idx)])
+
+
+def _flatness(rewards: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    """Variance of the per-step reward over the live (real, non-absorbing) steps; 0 with fewer than 2.
+
+    Args:
+        rewards: Per-step rewards ``(S, T)``.
+        live: ``(S, T)`` weights, 1 on real non-absorbing steps, else 0.
+    """
+    n = live.sum()
+    if float(n) < 2:
+        return rewards.new_zeros(())
+    mean = (rewards * live).sum() / n
+    return (((rewards - mean) ** 2) * live).sum() / n
+
+
+def _flatness_weight(cfg: RewardConfig) -> float:
+    """``cfg.flatness`` as a number; ``auto`` not resolved for a task (a bare ensemble) counts as 0."""
+    return 0.0 if cfg.flatness == "auto" else float(cfg.flatness)
 
 
 def _pair_loss(
-    net: RewardNet, data: _Pairs, rows: np.ndarray, zero_absorbing: bool, noise: float = 0.0
+    net: RewardNet,
+    data: _Pairs,
+    rows: np.ndarray,
+    zero_absorbing: bool,
+    noise: float = 0.0,
+    flatness: float = 0.0,
 ) -> torch.Tensor:
-    """Mean BT loss of one member over the label rows ``rows``."""
+    """Mean BT loss of one member over the label rows ``rows``, plus ``flatness`` × the step-reward variance."""
     n = len(rows)
-    ret = _member_returns(net, data.batch, np.concatenate([data.a[rows], data.b[rows]]), zero_absorbing)
-    return bt_loss(ret[:n], ret[n:], torch.as_tensor(data.targets[rows]), noise=noise)
+    seg_idx = np.concatenate([data.a[rows], data.b[rows]])
+    per_step = _step_rewards(net, data.batch, seg_idx)
+    idx = torch.as_tensor(seg_idx)
+    ret = (per_step * data.batch.step_weights(zero_absorbing)[idx]).sum(dim=-1)
+    loss = bt_loss(ret[:n], ret[n:], torch.as_tensor(data.targets[rows]), noise=noise)
+    if flatness > 0.0:
+        # A prior that the reward is flat unless the labels say otherwise (decision 0028): with the
+        # absorbing step pinned to 0, "this segment ended" is explained by a constant living reward,
+        # and a slope across states must be paid for by labels that need it.
+        live = data.batch.valid[idx] * (1.0 - data.batch.absorbing[idx])
+        loss = loss + flatness * _flatness(per_step, live)
+    return loss
 
 
 def _train_member(
@@ -109,10 +141,11 @@ def _train_member(
         Number of epochs run.
     """
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    flat = _flatness_weight(cfg)
     net.eval()
     with torch.no_grad():
         # The starting weights compete too: a warm start that new labels only make worse is kept.
-        best = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise))
+        best = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise, flat))
     best_state = copy.deepcopy(net.state_dict())
     stale = 0
     epochs = 0
@@ -121,13 +154,13 @@ def _train_member(
         net.train()
         order = rng.permutation(train_rows)
         for start in range(0, len(order), cfg.batch_size):
-            loss = _pair_loss(net, data, order[start : start + cfg.batch_size], zero_absorbing, cfg.label_noise)
+            loss = _pair_loss(net, data, order[start : start + cfg.batch_size], zero_absorbing, cfg.label_noise, flat)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         net.eval()
         with torch.no_grad():
-            monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise))
+            monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise, flat))
         tick()
         if monitored < best - _MIN_DELTA:
             best, stale = monitored, 0

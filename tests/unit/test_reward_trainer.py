@@ -220,3 +220,45 @@ def test_absorbing_padding_makes_living_worth_more_than_ending():
         absorbing = ens.predict(np.zeros((1, OBS_DIM)), np.zeros((1, 1)), np.ones(1))
         assert absorbing[0] == 0.0
         assert (live > 0).mean() > 0.95  # staying alive is rewarded, so the agent won't learn to fall
+
+
+def test_flatness_prior_explains_endings_by_a_constant_not_a_slope():
+    """CartPole's failure mode (decision 0028): segments that end all lie on one side (x > 0), survivors on the
+    other. A constant living reward explains every label, but an unregularised net also learns "left is good";
+    the flatness prior removes that slope, keeps the labels explained and the living reward positive."""
+
+    def seg(rng: np.random.Generator, side: float, end: int) -> Segment:
+        obs = np.zeros((T, OBS_DIM), np.float32)
+        obs[:, 0] = side * rng.uniform(0.5, 1.5, T)  # position: one side of the track
+        obs[:, 1:] = rng.normal(size=(T, OBS_DIM - 1))
+        dones = (np.arange(T) >= end).astype(np.float32)
+        obs[end:] = 0.0
+        return Segment(obs, np.zeros((T, 1), np.float32), 1.0 - dones, dones)
+
+    probe_left, probe_right = np.zeros((100, OBS_DIM)), np.zeros((100, OBS_DIM))
+    probe_left[:, 0], probe_right[:, 0] = -1.0, 1.0
+    gaps = {}
+    for flatness in (0.0, 1.0):
+        per_seed = []
+        for seed in range(2):
+            rng = np.random.default_rng(seed)
+            data = [labelled(seg(rng, -1.0, T), seg(rng, 1.0, int(rng.integers(2, T - 2)))) for _ in range(40)]
+            ens, cfg = fresh(seed, flatness=flatness, ensemble_size=2)
+            m = fit_preferences(ens, data, cfg, rng)
+            assert m["reward/train_accuracy"] == 1.0  # both explain every label
+            acts = np.zeros((100, 1), np.float32)
+            left, right = ens.predict(probe_left, acts).mean(), ens.predict(probe_right, acts).mean()
+            if flatness > 0:
+                assert right > 0  # living on the right is still worth more than ending
+            per_seed.append((left - right) / max(abs(left), abs(right)))
+        gaps[flatness] = float(np.mean(per_seed))
+    assert gaps[0.0] > 0.3  # the spurious slope, as in the failing CartPole runs
+    assert gaps[1.0] < 0.5 * gaps[0.0]
+
+
+def test_flatness_auto_follows_whether_the_task_terminates():
+    from judgerl.reward.config import resolve_flatness
+
+    assert resolve_flatness(RewardConfig(), absorbing=True).flatness == 10.0
+    assert resolve_flatness(RewardConfig(), absorbing=False).flatness == 0.0
+    assert resolve_flatness(RewardConfig(flatness=0.3), absorbing=False).flatness == 0.3
