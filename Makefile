@@ -49,7 +49,8 @@ typecheck: $(STAMP_EXTRAS)
 	$(BIN)/mypy
 
 # pytest exits 5 when no test ran: that is a failure here, never a silent pass.
-# Two pytest-xdist workers: the tier is CPU-bound and single-threaded per test (on 2 cores: ~140 s, not ~210 s).
+# Two pytest-xdist workers, whole files each in collection order (pyproject addopts), one torch thread each
+# (tests/conftest.py): 260-285 s of CPU, about half of it in wall-clock on 2 cores (decision 0030).
 # JUDGERL_REQUIRE_OPTIONAL=1: a test whose optional component is missing fails instead of skipping.
 test: install lint typecheck
 	@JUDGERL_REQUIRE_OPTIONAL=1 $(PYTEST) -q -n 2 $(PYTEST_ARGS); rc=$$?; \

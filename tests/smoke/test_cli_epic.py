@@ -1,4 +1,8 @@
-"""``judgerl evaluate --against`` and ``judgerl sweep-alpha`` end to end on tiny runs."""
+"""``judgerl evaluate --against`` and ``judgerl sweep-alpha`` end to end on tiny runs.
+
+Each command runs once as a ``judgerl`` subprocess; its other calls here (the run that ``evaluate`` reads,
+a second comparison, the error cases, the rerun of a sweep) call ``judgerl.cli.main`` in this process.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from judgerl.testing.cli import TINY_RUN, cli, sets
+from judgerl.testing.cli import TINY_RUN, cli, cli_in_process, sets
 from judgerl.testing.metrics_docs import assert_documented
 
 FAST = [*TINY_RUN, "eval.fresh_agent=false"]
@@ -18,7 +22,7 @@ def _metrics(stdout: str) -> dict[str, float]:
 
 
 def test_evaluate_against_true_and_against_itself(tmp_path: Path) -> None:
-    res = cli("run", *sets([*FAST, f"runs_dir={tmp_path}", "name=a"]))
+    res = cli_in_process("run", *sets([*FAST, f"runs_dir={tmp_path}", "name=a"]))
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "a"
 
@@ -34,7 +38,7 @@ def test_evaluate_against_true_and_against_itself(tmp_path: Path) -> None:
     assert last["stage"] == "epic" and last["epic/true/distance"] == m["epic/true/distance"]
 
     # A reward against itself is at distance 0; the file keeps both comparisons.
-    res = cli("evaluate", str(run), "--against", str(run), "--coverage", "512", "--mean-samples", "64")
+    res = cli_in_process("evaluate", str(run), "--against", str(run), "--coverage", "512", "--mean-samples", "64")
     assert res.returncode == 0, res.stderr[-3000:]
     assert _metrics(res.stdout)["epic/a/distance"] == pytest.approx(0.0, abs=1e-6)
     assert set(json.loads((run / "epic.json").read_text())) >= {"epic/true/distance", "epic/a/distance"}
@@ -42,7 +46,7 @@ def test_evaluate_against_true_and_against_itself(tmp_path: Path) -> None:
 
 
 def test_evaluate_against_a_missing_run_or_reward_is_a_one_line_error(tmp_path: Path) -> None:
-    res = cli("evaluate", str(tmp_path / "nope"), "--against", "true")
+    res = cli_in_process("evaluate", str(tmp_path / "nope"), "--against", "true")
     assert res.returncode == 2 and "not a run directory" in res.stderr
     for name, yaml, says in (
         ("none", "reward: {model: none, mix: {env_weight: 1.0}}", "no reward model to compare"),
@@ -51,7 +55,7 @@ def test_evaluate_against_a_missing_run_or_reward_is_a_one_line_error(tmp_path: 
     ):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.yaml").write_text(yaml + "\n")
-        res = cli("evaluate", str(tmp_path / name), "--against", "true")
+        res = cli_in_process("evaluate", str(tmp_path / name), "--against", "true")
         assert res.returncode == 2 and says in res.stderr and "Traceback" not in res.stderr, (name, res.stderr)
 
 
@@ -59,17 +63,27 @@ def test_sweep_alpha_writes_table_and_landscape_and_resumes(tmp_path: Path) -> N
     out = tmp_path / "sweep"
     args = [
         "sweep-alpha",
-        *sets(["task.id=cartpole/balance-v0", "agent.total_timesteps=256", "iterations=1", "eval.episodes=2"]),
+        *sets(
+            [
+                "task.id=cartpole/balance-v0",
+                "agent.total_timesteps=256",
+                "iterations=1",
+                "eval.episodes=2",
+                "eval.gif_frames=0",  # a balancing agent's 500-frame GIFs cost ~9 s; tests/unit/test_report.py has them
+            ]
+        ),
         "--alphas",
         "0,1",
         "--seeds",
         "0",
         "--out",
         str(out),
+        # 256 x 32 samples: 0.046-0.056 (alpha 0) and 0.602-0.618 (alpha 1) over seeds 0-3, as at 512 x 64
+        # (0.056, 0.604): the bars below hold with room; every caption costs a MiniLM forward pass.
         "--coverage",
-        "512",
+        "256",
         "--mean-samples",
-        "64",
+        "32",
     ]
     res = cli(*args, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -88,5 +102,5 @@ def test_sweep_alpha_writes_table_and_landscape_and_resumes(tmp_path: Path) -> N
     assert (out / "landscape.png").stat().st_size > 10_000
     # Rerunning skips the rows it holds (no new training).
     before = (out / "sweep.json").read_text()
-    res = cli(*args, timeout=120)
+    res = cli_in_process(*args)
     assert res.returncode == 0 and json.loads((out / "sweep.json").read_text())["rows"] == json.loads(before)["rows"]

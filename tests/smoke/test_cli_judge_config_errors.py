@@ -15,16 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from judgerl.testing.cli import cli_in_process
 from judgerl.testing.fake_openai import FakeOpenAIServer
 
 KEY_ENV = "JUDGERL_SMOKE_KEY"
 PROBES = 6
 
 
-def check_judge(tmp_path: Path, base_url: str, key: str | None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    if key is not None:
-        env[KEY_ENV] = key
+def check_judge_args(tmp_path: Path, base_url: str) -> list[str]:
+    """``check-judge --set ... --probes N`` against the fake server."""
     sets = [
         f"runs_dir={tmp_path}",
         "name=cfg-error",
@@ -36,8 +35,15 @@ def check_judge(tmp_path: Path, base_url: str, key: str | None) -> subprocess.Co
         f"judge.client.api_key_env={KEY_ENV}",
         "judge.client.concurrency=1",
     ]
-    args = [a for s in sets for a in ("--set", s)]
-    cmd = [sys.executable, "-m", "judgerl.cli", "check-judge", *args, "--probes", str(PROBES)]
+    return ["check-judge", *(a for s in sets for a in ("--set", s)), "--probes", str(PROBES)]
+
+
+def check_judge(tmp_path: Path, base_url: str, key: str | None) -> subprocess.CompletedProcess[str]:
+    """``judgerl check-judge`` in a subprocess, the key's environment variable set to ``key`` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    if key is not None:
+        env[KEY_ENV] = key
+    cmd = [sys.executable, "-m", "judgerl.cli", *check_judge_args(tmp_path, base_url)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
 
 
@@ -57,7 +63,7 @@ def rows(db: Path, table: str) -> int:
     ],
 )
 def test_config_error_stops_stores_nothing_and_the_fixed_rerun_asks_everything(
-    tmp_path: Path, fault: str, needle: str
+    tmp_path: Path, fault: str, needle: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api_key = "sk-smoke" if fault == "unauthorized" else None
     script = [] if fault == "unauthorized" else [fault]
@@ -70,7 +76,9 @@ def test_config_error_stops_stores_nothing_and_the_fixed_rerun_asks_everything(
         db = tmp_path / "cfg-error" / "labels.sqlite"
         assert rows(db, "labels") == 0 and rows(db, "spending") == 1  # nothing final; the request is counted
 
-        fixed = check_judge(tmp_path, srv.base_url, key="sk-smoke")
+        # The fixed rerun in this process (the refusal above is the subprocess a user sees): 3-4 s less.
+        monkeypatch.setenv(KEY_ENV, "sk-smoke")
+        fixed = cli_in_process(*check_judge_args(tmp_path, srv.base_url))
         assert fixed.returncode in (0, 1), fixed.stderr[-2000:]  # the preflight verdict on "A"-only answers
         asked = srv.stats["requests"] - 1
         assert asked == rows(db, "labels") == 2 * PROBES  # every probe and its swap asked again, stored once

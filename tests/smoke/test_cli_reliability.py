@@ -1,4 +1,9 @@
-"""The CLI against the reliability issue (issue 12): lock, lost store, changed config, user errors, SIGTERM."""
+"""The CLI against the reliability issue (issue 12): lock, lost store, changed config, user errors, SIGTERM.
+
+The runs that must be other processes (the lock's owner, the one sent SIGTERM) are subprocesses; commands
+that only check what ``judgerl`` says and writes run ``judgerl.cli.main`` in this process (``cli_in_process``:
+no 3-4 s of imports each). tests/smoke/test_cli_run.py keeps the user errors of a real subprocess.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from judgerl.config import dump_config, load_config
-from judgerl.testing.cli import TINY_RUN, cli, label_rows, sets
+from judgerl.testing.cli import TINY_RUN, cli_in_process, label_rows, sets
 
 TINY = TINY_RUN
 SLOW_JUDGE = ["judge.type=scripted", "judge.delay_s=0.2", "eval.fresh_agent=false"]
@@ -60,7 +65,7 @@ def test_second_run_on_the_same_name_is_refused_and_nothing_is_paid_twice(tmp_pa
     first = start(*args)
     try:
         assert wait_for(lambda: len(label_rows(db)) >= 1, 120), "the first run must be labelling"
-        second = cli(*args, timeout=60)
+        second = cli_in_process(*args)
         one_clear_line(second)
         assert f"PID {first.pid}" in second.stderr and "in use" in second.stderr
         _, err = first.communicate(timeout=240)
@@ -78,7 +83,7 @@ def test_second_run_on_the_same_name_is_refused_and_nothing_is_paid_twice(tmp_pa
 def test_lost_label_store_is_refused(tmp_path: Path) -> None:
     items = [*TINY, f"runs_dir={tmp_path}", "name=lost"]
     run_dir = started_run(tmp_path, items, {"iteration": 1, "stage": "start", "labels_bought": 4})
-    res = cli("run", *sets(items))
+    res = cli_in_process("run", *sets(items))
     one_clear_line(res)
     assert "labels.store" in res.stderr and "missing" in res.stderr and "4 label" in res.stderr
     assert not (run_dir / "labels.sqlite").exists(), "no empty store may replace the lost one"
@@ -91,7 +96,7 @@ def test_changed_task_is_refused_and_config_yaml_stays_readable(tmp_path: Path) 
     old = [*TINY, "task.id=pendulum/swingup-v0", f"runs_dir={tmp_path}", "name=changed"]
     run_dir = started_run(tmp_path, old, {"iteration": 0, "stage": "collected"})
     before = (run_dir / "config.yaml").read_text()
-    res = cli("run", *sets([*TINY, f"runs_dir={tmp_path}", "name=changed"]))
+    res = cli_in_process("run", *sets([*TINY, f"runs_dir={tmp_path}", "name=changed"]))
     one_clear_line(res)
     assert "task.id: 'pendulum/swingup-v0' → 'cartpole/balance-v0'" in res.stderr
     assert (run_dir / "config.yaml").read_text() == before
@@ -105,10 +110,10 @@ def test_force_config_records_the_change(tmp_path: Path) -> None:
         con.execute("CREATE TABLE labels (id INTEGER PRIMARY KEY)")
         con.execute("INSERT INTO labels DEFAULT VALUES")
     new = sets([*TINY, "reward.hidden_sizes=[32]", f"runs_dir={tmp_path}", "name=forced"])
-    refused = cli("run", *new)
+    refused = cli_in_process("run", *new)
     one_clear_line(refused)
     assert "reward.hidden_sizes" in refused.stderr
-    res = cli("run", *new, "--force-config")
+    res = cli_in_process("run", *new, "--force-config")
     assert res.returncode == 0, res.stderr[-2000:]
     change = json.loads((run_dir / "config_changes.jsonl").read_text())
     assert change["changes"] == {"reward.hidden_sizes": [[64, 64], [32]]}
@@ -135,7 +140,7 @@ def test_user_errors_are_one_line_before_any_work(tmp_path: Path, problem: str) 
         items.append(f"labels.store={tmp_path / 'labels.sqlite'}")
     elif problem == "gguf":
         items += ["judge.type=gguf", "query.kind=pointwise", f"judge.gguf.model_path={tmp_path / 'missing.gguf'}"]
-    res = cli("run", *config, *sets(items), timeout=90)
+    res = cli_in_process("run", *config, *sets(items))
     one_clear_line(res)
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     if problem != "runs_dir_is_file":
@@ -163,30 +168,30 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
 def test_empty_config_says_it_runs_on_defaults(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing here yet\n")
-    res = cli("run", str(empty), *sets([f"runs_dir={tmp_path}", "labels.total=-3"]))
+    res = cli_in_process("run", str(empty), *sets([f"runs_dir={tmp_path}", "labels.total=-3"]))
     assert "empty.yaml is empty; running on the built-in defaults" in res.stderr
 
 
 def test_set_takes_several_pairs_and_a_config_after_them(tmp_path: Path) -> None:
-    res = cli("run", "--set", f"runs_dir={tmp_path}", "name=multi", "labels.total=-3")
+    res = cli_in_process("run", "--set", f"runs_dir={tmp_path}", "name=multi", "labels.total=-3")
     one_clear_line(res)
     assert "labels.total" in res.stderr and "got -3" in res.stderr
     cfg = tmp_path / "c.yaml"
     cfg.write_text("labels:\n  total: -4\n")
-    after = cli("run", "--set", f"runs_dir={tmp_path}", "seed=1", str(cfg))
+    after = cli_in_process("run", "--set", f"runs_dir={tmp_path}", "seed=1", str(cfg))
     one_clear_line(after)
     assert "c.yaml" in after.stderr and "got -4" in after.stderr
 
 
 def test_run_names_outside_runs_dir_are_refused(tmp_path: Path) -> None:
-    res = cli("run", *sets([f"runs_dir={tmp_path / 'runs'}", "name=../../escape"]))
+    res = cli_in_process("run", *sets([f"runs_dir={tmp_path / 'runs'}", "name=../../escape"]))
     one_clear_line(res)
     assert "name:" in res.stderr
     assert not (tmp_path.parent / "escape").exists()
 
 
 def test_help_config_lists_choices() -> None:
-    res = cli("run", "--help-config", timeout=60)
+    res = cli_in_process("run", "--help-config")
     assert res.returncode == 0
     assert "(one of: constant, hyperbolic;" in res.stdout and "Literal" not in res.stdout
 
@@ -202,6 +207,6 @@ def test_evaluate_falls_back_to_the_previous_agent(tmp_path: Path) -> None:
     for it in range(2):
         save_agent_atomic(agent, run_dir / "agent.zip", CheckpointInfo(iteration=it, stage="trained"))
     (run_dir / "agent.zip").write_bytes(b"PK\x03\x04 torn by a writer from before atomic saves")
-    res = cli("evaluate", str(run_dir), "--episodes", "1")
+    res = cli_in_process("evaluate", str(run_dir), "--episodes", "1")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "eval/return_mean" in json.loads(res.stdout) and "agent.zip.prev" in res.stderr

@@ -1,4 +1,9 @@
-"""End-to-end CLI runs on a tiny budget: artifacts, budgets, resume after SIGKILL, config errors."""
+"""End-to-end CLI runs on a tiny budget: artifacts, budgets, resume after SIGKILL, config errors.
+
+The first run, the runs that are killed and the config errors are ``judgerl`` subprocesses, as a user
+starts them; a command whose process start is not what is tested (the rerun of a finished run, a resume,
+the preflight's refusal) calls ``judgerl.cli.main`` in this process and saves 3-4 s of imports.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import pytest
 
 from judgerl.labels.store import LabelStore
 from judgerl.reward.ensemble import RewardEnsemble
-from judgerl.testing.cli import TINY_RUN, cli, label_rows, sets
+from judgerl.testing.cli import TINY_RUN, cli, cli_in_process, label_rows, sets
 from judgerl.testing.metrics_docs import assert_documented
 
 TINY = TINY_RUN
@@ -80,7 +85,7 @@ def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
     np.testing.assert_array_equal(bounds[1], shown.max(axis=0))
 
     # A second run on a finished directory changes nothing and buys nothing.
-    again = cli("run", *sets([*TINY, f"runs_dir={tmp_path}", "name=tiny"]))
+    again = cli_in_process("run", *sets([*TINY, f"runs_dir={tmp_path}", "name=tiny"]))
     assert again.returncode == 0
     assert "already complete" in again.stdout
     assert len(label_rows(run / "labels.sqlite")) == 12
@@ -115,7 +120,7 @@ def test_sigkill_during_labelling_loses_nothing_and_reasks_nothing(tmp_path: Pat
     stored = label_rows(db)
     assert 8 <= len(stored) < 40, "the kill must land in the middle of labelling"
 
-    res = cli("run", *args, timeout=180)
+    res = cli_in_process("run", *args)
     assert res.returncode == 0, res.stderr[-3000:]
     final = label_rows(db)
     keys = [k for k, _ in final]
@@ -150,7 +155,7 @@ def test_sigkill_during_training_counts_the_steps_thrown_away(tmp_path: Path) ->
     recorded = json.loads(state_path.read_text())["extra"]["in_flight"]["train"]
     assert recorded >= 512
 
-    res = cli("run", *args, timeout=240)
+    res = cli_in_process("run", *args)
     assert res.returncode == 0, res.stderr[-3000:]
     ev = json.loads((tmp_path / "killed_training" / "eval.json").read_text())
     # The resumed run trains the full budget again; what the killed process trained is counted, not hidden.
@@ -207,7 +212,7 @@ def test_run_refuses_a_failing_judge_unless_forced(tmp_path: Path) -> None:
                 "query.kind=pointwise",
             ]
         )
-        res = cli("run", *args, timeout=120)
+        res = cli_in_process("run", *args)
     assert res.returncode == 2, res.stderr[-2000:]
     assert "preflight" in res.stderr and "--force" in res.stderr
     assert "invalid_rate" in res.stdout  # the table was shown

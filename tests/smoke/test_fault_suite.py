@@ -49,6 +49,7 @@ CONFIG = [
     "reward.epochs=5",
     "eval.episodes=2",
     "eval.fresh_timesteps=256",
+    "eval.gif_frames=0",  # no GIF write is a kill point; the GIFs have their own test (tests/unit/test_report.py)
 ]
 # (point, n): the n-th pass. Two iterations of 4 labels each, one reward and one agent checkpoint per
 # iteration (checkpoint 1 = reward model it 0, 2 = agent it 0, 3 = reward it 1, 4 = agent it 1, 5 = fresh agent).

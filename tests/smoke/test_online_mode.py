@@ -1,7 +1,8 @@
 """``labels.mode: online`` end to end: the agent trains while the judge works, swaps, budget, faults, resume.
 
 Runs are small CartPole runs in this process (judges registered here) or, for the kill -9, ``judgerl run``
-in a subprocess against the fake OpenAI-compatible server, whose request log is the evidence of what was paid.
+in a subprocess (then resumed in this process) against the fake OpenAI-compatible server, whose request log
+is the evidence of what was paid.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from judgerl.judges.base import OnLabel
 from judgerl.judges.factory import register_judge_type
 from judgerl.judges.scripted import scripted_from_true_return
 from judgerl.loop import run
+from judgerl.testing.cli import cli_in_process
 from judgerl.testing.fake_openai import FakeOpenAIServer, answered_prompts
 from judgerl.testing.fault_judges import DyingJudge
 from judgerl.testing.metrics_docs import assert_documented
@@ -37,6 +39,7 @@ BASE = [
     "eval.episodes=2",
     "eval.fresh_timesteps=256",
     "eval.per_iteration=false",
+    "eval.gif_frames=0",  # the agent GIFs have their own test (tests/unit/test_report.py)
 ]
 
 
@@ -124,6 +127,7 @@ FAKE = [
     "judge.client.api_key_env=",
     "judge.client.concurrency=1",
     "judge.client.logprobs=false",
+    "eval.gif_frames=0",
     "iterations=2",
     "labels.total=12",
     "labels.online_batch=2",
@@ -140,8 +144,12 @@ def label_rows(db: Path) -> list[tuple[str, str, float | None]]:
         return sorted(con.execute("SELECT query_key, status, preference FROM labels WHERE transient = 0").fetchall())
 
 
-def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("JUDGERL_KILL_AT", "JUDGERL_DISK_FULL_AT")}
+def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("JUDGERL_KILL_AT", "JUDGERL_DISK_FULL_AT"):  # no fault in the resume (this process) either
+        monkeypatch.delenv(name, raising=False)
+    env = dict(os.environ)
     with FakeOpenAIServer(latency_s=0.05) as srv:
         cmd = [sys.executable, "-m", "judgerl.cli", "run", "--force", "--set"]
         cmd += [*FAKE, f"runs_dir={tmp_path}", "name=killed", f"judge.client.base_url={srv.base_url}"]
@@ -152,7 +160,7 @@ def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(tmp
         db = tmp_path / "killed" / "labels.sqlite"
         before = label_rows(db)
         assert len(before) == 5
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        done = cli_in_process(*cmd[3:])  # the resume in this process: the kill above is what needs one
         assert done.returncode == 0, done.stderr[-3000:]
         texts = Counter(r.text for r in srv.records)
     after = label_rows(db)

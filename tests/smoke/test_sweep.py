@@ -1,9 +1,12 @@
 """`judgerl sweep` end to end: a local Ray on loopback and local subprocesses give the same runs; resume skips.
 
-2 grid values x 2 seeds of a tiny oracle-judged CartPole run (a few hundred steps), each backend running
-2 at once. Measured at load average 5-8 on the 2 shared cores: ~35-40 s per backend (each run ~4 s of
-imports and ~4 s of report; Ray's start ~6 s), ~85 s for the test. Kept in the default tier: it is the
-evidence that a Ray sweep reproduces the runs, and Ray on loopback is what CI must exercise.
+2 grid values x 2 seeds of a tiny oracle-judged CartPole run (a few hundred steps): the local backend runs
+all four (2 at once), then Ray on one CPU resumes the sweep, running again the two whose directories were
+removed (one of each grid point and each seed), and must reproduce them exactly. Six runs in all (each ~4 s
+of imports and ~3 s of work and report; Ray's start ~5 s): ~35 s at load average 5-7 on the 2 shared
+cores, where the earlier form (4 local runs, 4 Ray runs, 1 local resume: nine) took 50-85 s. Kept in the
+default tier: it is the evidence that a Ray sweep reproduces the runs, and Ray on loopback is what CI must
+exercise.
 """
 
 from __future__ import annotations
@@ -56,27 +59,34 @@ def _evals(out: Path) -> dict[str, dict[str, float]]:
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed: pip install -e '.[ray]'")
 def test_ray_sweep_on_loopback_matches_the_local_backend_and_resumes(tmp_path: Path) -> None:
-    local, ray_out = tmp_path / "local", tmp_path / "ray"
-    res = cli("sweep", *TINY_SWEEP, "--backend", "local", "--jobs", "2", "--out", str(local), timeout=400)
+    out = tmp_path / "sweep"
+    res = cli("sweep", *TINY_SWEEP, "--backend", "local", "--jobs", "2", "--out", str(out), timeout=400)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    res = cli("sweep", *TINY_SWEEP, "--num-cpus", "2", "--out", str(ray_out), timeout=400)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    summary = json.loads((ray_out / "sweep.json").read_text())
-    assert summary["backend"] == "ray" and [r["status"] for r in summary["runs"]] == ["done"] * 4
-    assert len({r["pid"] for r in summary["runs"]}) == 4, "each run in a fresh worker process (max_calls=1)"
-    assert [p["finished"] for p in summary["points"]] == [2, 2]
-    assert (ray_out / "sweep.png").stat().st_size > 1000 and "± " in (ray_out / "sweep.md").read_text()
-    for r in summary["runs"]:  # each run its own directory and label store
-        assert (ray_out / "runs" / r["name"] / "labels.sqlite").exists() and "eval/fresh/return_mean" in r["metrics"]
-    ray_evals = _evals(ray_out)
-    assert ray_evals == _evals(local)  # exact: seeded runs, one BLAS thread, a fresh process each
-    assert len({json.dumps(v, sort_keys=True) for v in ray_evals.values()}) > 1  # the runs do differ
+    local = json.loads((out / "sweep.json").read_text())
+    assert local["backend"] == "local" and [r["status"] for r in local["runs"]] == ["done"] * 4
+    local_evals = _evals(out)
+    assert len({json.dumps(v, sort_keys=True) for v in local_evals.values()}) > 1  # the runs do differ
 
-    # Re-running skips the finished runs; a run whose directory is gone runs again, with the same numbers.
-    shutil.rmtree(local / "runs" / RUNS[3])
-    again = cli("sweep", *TINY_SWEEP, "--backend", "local", "--out", str(local), timeout=400)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "4 runs, 3 finished already, 1 to run" in again.stdout
-    statuses = {r["name"]: r["status"] for r in json.loads((local / "sweep.json").read_text())["runs"]}
-    assert statuses == {**dict.fromkeys(RUNS[:3], "skipped"), RUNS[3]: "done"}
-    assert _evals(local) == ray_evals
+    # Ray resumes the local sweep: the finished runs are skipped, the runs whose directory is gone (one of
+    # each grid point and each seed) run again on Ray, each in a fresh worker, with the very same numbers.
+    again = (RUNS[1], RUNS[2])
+    for name in again:
+        shutil.rmtree(out / "runs" / name)
+    res = cli("sweep", *TINY_SWEEP, "--num-cpus", "1", "--out", str(out), timeout=400)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "4 runs, 2 finished already, 2 to run" in res.stdout
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["backend"] == "ray"
+    runs = {r["name"]: r for r in summary["runs"]}
+    assert {n: (r["status"], r["backend"]) for n, r in runs.items()} == {
+        n: ("done", "ray") if n in again else ("skipped", "local") for n in RUNS
+    }
+    # One CPU: the two Ray runs ran one after the other, so two pids mean a fresh worker per run (max_calls=1).
+    assert len({runs[n]["pid"] for n in again}) == 2, "each run in a fresh worker process (max_calls=1)"
+    assert [p["finished"] for p in summary["points"]] == [2, 2]
+    assert (out / "sweep.png").stat().st_size > 1000 and "± " in (out / "sweep.md").read_text()
+    for r in summary["runs"]:  # each run its own directory and label store
+        assert (out / "runs" / r["name"] / "labels.sqlite").exists() and "eval/fresh/return_mean" in r["metrics"]
+    ray_evals = _evals(out)
+    assert ray_evals == local_evals  # exact: seeded runs, one BLAS thread, a fresh process each
+    assert ray_evals[again[0]] != ray_evals[again[1]]  # the runs Ray repeated differ from each other
