@@ -225,6 +225,21 @@ class EvalConfig(_Stage):
         description="Points per axis of the reward landscape (landscape.json: final reward and true reward on a "
         "grid of low-dimensional states; Pendulum, CartPole, MountainCar); 0 = off.",
     )
+    curve_every: int | None = Field(
+        None,
+        ge=0,
+        description="Learning curve: every this many training env steps, evaluate the current policy on the true "
+        "reward (greedy, own env and seed 30000 + seed; eval/curve_*, stage curve); 0 or null = off.",
+    )
+    curve_episodes: int = Field(3, ge=1, description="Learning curve: episodes per curve point.")
+    curve_random_return: float | None = Field(
+        None, description="Learning curve: a random policy's return, for eval/curve_normalized (with the next)."
+    )
+    curve_expert_return: float | None = Field(
+        None,
+        description="Learning curve: a true-reward agent's return; with curve_random_return the curve also logs "
+        "eval/curve_normalized = (return - random) / (expert - random).",
+    )
     audit_top: int | None = Field(
         None,
         ge=0,

@@ -41,6 +41,7 @@ from judgerl.envs.collect import collect_episodes
 from judgerl.envs.factory import make_vec_env
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 from judgerl.evaluation.agent_gif import START_GIF, write_agent_gif
+from judgerl.evaluation.curve import curve_callbacks
 from judgerl.evaluation.final import RewardSetup, final_evaluation
 from judgerl.evaluation.ground_truth import evaluate, sb3_policy
 from judgerl.evaluation.judge_quality import judge_vs_oracle
@@ -104,6 +105,7 @@ def run(cfg: RunConfig, force_config: bool = False) -> Path:
 def _pipeline(cfg: RunConfig) -> Path:
     """The loop itself (the caller holds the run lock and has checked the resume)."""
     # ── Setup: run directory, seeds, logger, resume state ───────────────────────────
+    started = time.perf_counter()  # eval/curve_wall_s counts from here
     run_dir = cfg.run_dir
     run_id = ensure_run_id(run_dir)
     state = RunState.load(run_dir)
@@ -196,6 +198,7 @@ def _pipeline(cfg: RunConfig) -> Path:
     recorder = ReturnRecorder(venv)
     progress = StepProgress(lambda n: ledger.record("train", n))
     callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress, StepBar("train")]
+    callbacks += curve_callbacks(cfg.eval, task, cfg.seed, log, started)  # eval.curve_every: true-reward curve
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(a.total_timesteps, cfg.iterations, rollout_size(agent))
     # labels.mode online (ONI, decision 0027): the judge labels the agent's own rollouts in background threads
