@@ -118,7 +118,7 @@ def _pair_loss(
         # A prior that the reward is flat unless the labels say otherwise (decision 0028): with the
         # absorbing step pinned to 0, "this segment ended" is explained by a constant living reward,
         # and a slope across states must be paid for by labels that need it.
-        live = data.batch.valid[idx] * (1.0 - data.batch.absorbing[idx])
+        live = data.batch.step_weights(zero_absorbing=True)[idx]  # real, non-absorbing steps
         loss = loss + flatness * _flatness(per_step, live)
     return loss
 

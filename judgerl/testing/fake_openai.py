@@ -40,15 +40,15 @@ import argparse
 import contextlib
 import json
 import random
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from judgerl.testing.connection_tracking import ConnectionTrackingServer
 from judgerl.testing.fake_openai_payloads import (  # noqa: F401 (re-exported)
     FAULT_KINDS,
     HTTP_FAULTS,
@@ -151,36 +151,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps(fake._completion(req, outcome)).encode())
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # hung "timeout" handlers must not block shutdown
-    block_on_close = False
-    request_queue_size = 128
-    allow_reuse_address = True  # up() binds the same port again at once (no wait for TIME_WAIT)
+class _Server(ConnectionTrackingServer):
     fake: FakeOpenAIServer
 
     def __init__(self, address: tuple[str, int]) -> None:
-        self.connections: set[socket.socket] = set()  # open client connections, closed by FakeOpenAIServer.down
-        self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> int:
-        """Shut every open client connection down (as a dying server's kernel would); returns how many."""
-        with self.connections_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        return len(conns)
 
 
 class FakeOpenAIServer:
