@@ -118,6 +118,11 @@ def test_a_server_down_for_less_than_the_retries_answers_once_and_in_flight_answ
     with FakeOpenAIServer(latency_s=0.2) as srv:
         srv.outage(0.1, 0.6, after_first_request=True)
         results = _chat(ChatClient(_cfg(srv.base_url, max_retries=6, backoff_base_s=0.1, backoff_max_s=0.4)), n=4)
+        # The server marks an answer delivered after its write returns, which can be just after the client
+        # has read it: wait (bounded) for the log to settle. A prompt paid twice never settles to 1.
+        deadline = time.monotonic() + 2.0
+        while answered_prompts(srv.records) != {f"question {i}": 1 for i in range(4)} and time.monotonic() < deadline:
+            time.sleep(0.01)
         records = list(srv.records)
     assert all(r.ok for r in results) and sum(r.retries for r in results) >= 4
     assert {r.text for r in records if not r.delivered} == {f"question {i}" for i in range(4)}  # lost in the outage
