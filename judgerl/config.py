@@ -139,7 +139,14 @@ class LabelConfig(_Stage):
         "counted as labels/dropped.",
     )
     online_queries_per_rollout: int = Field(
-        4, ge=1, description="Online mode: queries built from each rollout's finished episodes."
+        4, ge=1, description="Online mode: queries built from each rollout's finished episodes (and fragments)."
+    )
+    online_fragment_steps: int = Field(
+        500,
+        ge=0,
+        description="Online mode: an episode still running after this many recorded steps is cut into a fragment "
+        "(an unfinished piece) at the next rollout end, so long episodes (NetHack) feed the judge as they run; "
+        "0: only finished episodes.",
     )
     online_batch: int = Field(4, ge=1, description="Online mode: queries sent to the judge per call.")
     online_refit_every: int = Field(

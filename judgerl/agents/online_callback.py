@@ -81,10 +81,10 @@ class OnlineLabelling:
         """Offer queries from the episodes finished since the last call, then swap in a newer reward model."""
         self.rollouts += 1
         self.labeller.env_steps = int(agent.num_timesteps)
-        self._episodes.extend(self.recorder.take())
+        self._episodes.extend(self.recorder.take(self.cfg.labels.online_fragment_steps))
         if not self.labeller.labelling or self.labeller.budget_left <= 0:
             self._episodes.clear()
-        elif len(self._episodes) >= 2:  # two episodes at least: pairs across behaviours
+        elif len(self._episodes) >= 2:  # two episodes (or fragments) at least: pairs across behaviours
             rng = np.random.default_rng([self.cfg.seed, self._iteration, 2, self.rollouts])
             queries = self.form.queries(self._episodes, self.cfg.labels.online_queries_per_rollout, rng, self.plan)
             self._episodes = []
@@ -113,6 +113,7 @@ class OnlineLabelling:
         return {
             **self.labeller.metrics(),
             **self.fitter.last_metrics,
+            "labels/fragments": float(self.recorder.fragments),
             "reward/swaps": float(self.swaps),
             "reward/online_fits": float(self.fitter.fits),
             "reward/online_fit_errors": float(self.fitter.errors),

@@ -55,6 +55,12 @@ class ClientConfig(_Stage):
     rpm: float | None = Field(None, gt=0.0, description="Requests-per-minute limit (None = unlimited).")
     tpm: float | None = Field(None, gt=0.0, description="Tokens-per-minute limit (None = unlimited).")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    reuse_prompts: bool = Field(
+        True,
+        description="At temperature 0, send each distinct prompt once per run start: a query whose prompt text "
+        "was already answered (repeated captions, a segment scored in several pairs) reuses that answer at no "
+        "cost (judge/prompt_reuses). false: every query pays for its own request.",
+    )
     max_tokens: int = Field(256, ge=1, description="Completion token limit per call.")
     logprobs: bool = Field(True, description="Ask for log-probs when the server offers them (yes/no scoring).")
     json_mode: bool = Field(True, description="Ask for JSON output when the server supports it.")

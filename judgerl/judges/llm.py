@@ -32,8 +32,6 @@ nothing is made for the rest, and their requests go to the spending sink.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -50,7 +48,17 @@ from judgerl.judges.llm_async import run_here
 from judgerl.judges.llm_calibration import Calibration, median_threshold
 from judgerl.judges.llm_interpret import interpret
 from judgerl.judges.llm_parse import yes_no_margin
-from judgerl.judges.llm_prompts import DEFAULT_PROMPTS, EXTRA_PROMPTS, View, load_prompt, render_pointwise, render_query
+from judgerl.judges.llm_prompts import (
+    DEFAULT_PROMPTS,
+    EXTRA_PROMPTS,
+    View,
+    answer_form,
+    chat_judge_id,
+    load_prompt,
+    render_pointwise,
+    render_query,
+)
+from judgerl.judges.prompt_memo import PromptMemo
 from judgerl.types import Label, Provenance, Query, QueryKind, TaskSpec
 
 
@@ -108,26 +116,12 @@ class ChatJudge:
         self.view = view if view is not None else View()
         self.threshold: float | None = None
         self.counts: Counter[str] = Counter()
+        self.memo = PromptMemo(client_cfg.reuse_prompts and client_cfg.temperature == 0.0)
         self._content_free: dict[str, float] = {}
         self._on_spending: OnSpending | None = None
-        self._id = self._make_id()
-
-    def _make_id(self) -> str:
-        forms = [self.form] if self.form else sorted(DEFAULT_PROMPTS)
-        c = self.cfg
-        spec = {
-            "model": c.model,
-            "form": self.form,
-            "prompts": {f: self.templates[f].sha for f in forms},
-            "sampling": [c.temperature, c.max_tokens, c.logprobs, c.top_logprobs, c.json_mode],
-            "images": [c.image_format, c.image_size, c.image_detail],
-            "view": [self.view.show, self.view.steps, self.view.keyframes],
-            "calibration": self.calibration,
-            "allow_ties": self.allow_ties,
-        }  # deliberately no base_url and no key: the same model behind another URL gives the same labels
-        # c.logprobs is the pointwise scale (log-prob margin vs 0/1 text): judges on the two never share labels
-        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-        return f"openai:{c.model}:{digest}"
+        self._id = chat_judge_id(
+            client_cfg, form, {f: t.sha for f, t in self.templates.items()}, self.view, calibration, allow_ties
+        )
 
     @property
     def id(self) -> str:
@@ -167,21 +161,13 @@ class ChatJudge:
         out = self.client.metrics()
         out.update({f"judge/{k}": float(v) for k, v in self.counts.items()})
         out["judge/budget_exhausted"] = float(self.budget_exhausted)
+        out["judge/prompt_reuses"] = float(self.memo.reused)
         if self.threshold is not None:
             out["judge/threshold"] = self.threshold
         return out
 
     def _form_for(self, query: Query) -> QueryKind:
-        form = self.form or query.kind
-        if form in EXTRA_PROMPTS and self.form != form:
-            # The id hashes only the prompts of the forms the judge was built for (judges built before these
-            # forms existed keep their ids), so these forms are answered only when configured.
-            raise ValueError(f"a chat judge answers {form} queries only with judge.form: {form} (or pointwise)")
-        if form in ("pairwise", "caption_pairs") and query.kind != form:
-            raise ValueError(f"a {form} judge cannot answer a {query.kind} query")
-        if form == "episode" and is_pair(query.kind):
-            raise ValueError(f"an episode-verdict judge cannot answer {query.kind} queries (use form=pointwise)")
-        return form
+        return answer_form(self.form, query)
 
     def _chat_kwargs(self, form: QueryKind) -> dict[str, Any]:
         if form == "pointwise":
@@ -228,13 +214,19 @@ class ChatJudge:
             ]
         else:
             msgs = [render_query(self.templates, task, query, self.view, form, self.allow_ties).messages(self.cfg)]
-        results = await asyncio.gather(*(self.client.chat(m, **self._chat_kwargs(form)) for m in msgs))
+        results = await asyncio.gather(*(self._chat(m, form) for m in msgs))
         try:
             return self._interpret(task, query, form, results)
         except JudgeConfigError as e:
             self.client.halt(str(e))  # the rest of the batch is not sent
             self._spent(f"stopped: {e}"[:300], results)
             raise
+
+    async def _chat(self, messages: Any, form: QueryKind) -> ChatResult:
+        """One call for ``messages``, or the answer an identical prompt already got (:mod:`prompt_memo`)."""
+        kwargs = self._chat_kwargs(form)
+        key = PromptMemo.key(self.cfg.model, messages, kwargs)
+        return await self.memo.chat(key, lambda: self.client.chat(messages, **kwargs))
 
     def _refuse_images(self, task: TaskSpec, query: Query, form: QueryKind) -> Label | None:
         """A failed label, before any call is paid, when frames would go to a text-only model."""

@@ -16,6 +16,7 @@ reuse them for text prompts.
 from __future__ import annotations
 
 import hashlib
+import json
 import string
 from dataclasses import dataclass
 from importlib import resources
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from judgerl.config import ClientConfig
+from judgerl.forms.registry import is_pair
 from judgerl.judges.client_media import image_part
 from judgerl.types import Query, QueryKind, Segment, TaskSpec
 
@@ -259,3 +261,50 @@ def render_query(
     if form == "pointwise":
         return render_pointwise(templates["pointwise"], task, query.segments[0], view)
     return render_episode(templates["episode"], task, query.segments[0], view)
+
+
+def chat_judge_id(
+    cfg: ClientConfig,
+    form: QueryKind | None,
+    prompt_shas: dict[str, str],
+    view: View,
+    calibration: str,
+    allow_ties: bool,
+) -> str:
+    """A chat judge's id: a hash of model, prompt shas, form, sampling, view and calibration.
+
+    Deliberately no base_url and no key: the same model behind another URL gives the same
+    labels. ``cfg.logprobs`` is the pointwise scale (log-prob margin vs 0/1 text): judges on
+    the two never share labels. Only the prompts of the forms the judge answers are hashed.
+    """
+    forms = [form] if form else sorted(DEFAULT_PROMPTS)
+    spec = {
+        "model": cfg.model,
+        "form": form,
+        "prompts": {f: prompt_shas[f] for f in forms},
+        "sampling": [cfg.temperature, cfg.max_tokens, cfg.logprobs, cfg.top_logprobs, cfg.json_mode],
+        "images": [cfg.image_format, cfg.image_size, cfg.image_detail],
+        "view": [view.show, view.steps, view.keyframes],
+        "calibration": calibration,
+        "allow_ties": allow_ties,
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return f"openai:{cfg.model}:{digest}"
+
+
+def answer_form(judge_form: QueryKind | None, query: Query) -> QueryKind:
+    """The form a chat judge built for ``judge_form`` answers ``query`` in.
+
+    Raises:
+        ValueError: The judge cannot answer this kind of query.
+    """
+    form = judge_form or query.kind
+    if form in EXTRA_PROMPTS and judge_form != form:
+        # The id hashes only the prompts of the forms the judge was built for (judges built before these
+        # forms existed keep their ids), so these forms are answered only when configured.
+        raise ValueError(f"a chat judge answers {form} queries only with judge.form: {form} (or pointwise)")
+    if form in ("pairwise", "caption_pairs") and query.kind != form:
+        raise ValueError(f"a {form} judge cannot answer a {query.kind} query")
+    if form == "episode" and is_pair(query.kind):
+        raise ValueError(f"an episode-verdict judge cannot answer {query.kind} queries (use form=pointwise)")
+    return form

@@ -57,3 +57,25 @@ def test_check_judge_reports_a_proxy_for_messages(tmp_path: Path) -> None:
     assert report.swap_consistency == 1.0 and report.tie_rate is not None and report.invalid_rate == 0.0
     saved = json.loads((tmp_path / "probe" / "preflight.json").read_text())
     assert "preflight/proxy_agreement" in saved and saved["preflight/agreement"] is None
+
+
+def test_online_labelling_on_nethack_labels_fragments_of_running_episodes(tmp_path: Path) -> None:
+    # NetHack episodes outlast this whole run: without fragments the judge would get no query at all.
+    sets = [
+        f"runs_dir={tmp_path}",
+        *TINY,
+        "iterations=1",
+        "labels.mode=online",
+        "labels.total=12",
+        "labels.online_fragment_steps=64",
+        "labels.online_queries_per_rollout=8",
+        "labels.online_refit_every=4",
+    ]
+    run_dir = run(load_config(packaged_config("nethack_motif_demo"), sets))
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in rows if r["stage"] == "iteration"][-1]
+    assert last["labels/fragments"] >= 8  # 8 envs x 128-step rollouts, cut at 64 steps
+    assert last["labels/online"] == 12 and last["reward/online_fits"] >= 1
+    with LabelStore(run_dir / "labels.sqlite") as store:
+        queries = [q for q, _ in store.labelled()]
+    assert len(queries) == 12 and all(q.kind == "caption_pairs" for q in queries)

@@ -94,7 +94,7 @@ def test_config_errors_store_nothing_final_and_the_fixed_rerun_asks_everything(
 def test_carried_budget_counts_requests_not_rows(tmp_path: Path) -> None:
     """Defect 8: both orders and scored pairs are two requests a row; calibration is counted though unstored."""
     pairs = [Query("pairwise", (_seg(i), _seg(-i))) for i in range(1, 4)]
-    points = [Query("pointwise", (_seg(v),)) for v in (-1, 2)]
+    points = [Query("pointwise", (_seg(v),)) for v in (-7, 5)]  # prompts no pair shows (a repeat would be reused)
     budget = BudgetConfig.model_validate({"max_calls": 100})
 
     def both_orders() -> tuple[ChatJudge, BothOrders]:
@@ -165,3 +165,36 @@ def test_cli_prints_one_line_and_exits_2_on_a_judge_configuration_error(
     assert cli.main(["run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("judgerl: judge configuration error") and "HTTP 401" in err[0]
+
+
+def test_identical_prompts_are_paid_once_and_reused_at_no_cost(tmp_path: Path) -> None:
+    """Different queries, the same prompt text: one request at temperature 0, every label ok, cost counted once."""
+    # Pairs share segments (each of 4 segments in 3 of the 6 pairs), scored pointwise: 4 distinct prompts.
+    segs = [_seg(v) for v in (1, 2, 3, 4)]
+    pairs = [Query("pairwise", (a, b)) for i, a in enumerate(segs) for b in segs[i + 1 :]]
+    with FakeOpenAIServer(responder=_answer) as srv, LabelStore(tmp_path / "labels.sqlite") as store:
+        judge = ChatJudge(_cfg(srv, concurrency=8), form="pointwise")
+        labels = CachedJudge(judge, store).judge(TASK, pairs)
+        assert [lab.status for lab in labels] == ["ok"] * 6
+        assert all(lab.preference is not None and lab.preference < 0.5 for lab in labels)  # higher value wins
+        assert srv.stats["requests"] == 4 and judge.metrics()["judge/prompt_reuses"] == 8
+        assert store.stats(judge.id)["judge/requests"] == 4  # the rows carry the 4 requests, reuses carry 0
+        off = ChatJudge(_cfg(srv, concurrency=8, reuse_prompts=False), form="pointwise")
+        off.judge(TASK, pairs)
+        assert srv.stats["requests"] == 4 + 12
+        hot = ChatJudge(_cfg(srv, concurrency=8, temperature=0.7), form="pointwise")
+        hot.judge(TASK, pairs)  # sampling: another draw is another answer, so nothing is reused
+        assert srv.stats["requests"] == 4 + 12 + 12 and hot.metrics()["judge/prompt_reuses"] == 0
+
+
+def test_a_failed_prompt_is_not_reused() -> None:
+    """An answer that did not arrive is not reused: its twin in flight is a transient failure, the next query asks."""
+    with FakeOpenAIServer(responder=_answer, faults={"server_error": 1.0}) as srv:
+        judge = ChatJudge(_cfg(srv, concurrency=8, max_retries=0), form="pointwise")
+        labels = judge.judge(TASK, [Query("pointwise", (_seg(3),)), Query("pointwise", (_seg(3),))])
+        assert [lab.status for lab in labels] == ["failed", "failed"]
+        assert all(lab.provenance.transient for lab in labels)
+        assert judge.metrics()["judge/prompt_reuses"] == 0
+        before = srv.stats["requests"]
+        judge.judge(TASK, [Query("pointwise", (_seg(3),))])
+        assert srv.stats["requests"] == before + 1
