@@ -7,7 +7,11 @@ with a few overrides, so the benchmark measures exactly what a user runs:
 - ``env``: PPO on the in-game reward only (``reward.model=none``, nothing judged);
 - ``intrinsic``: the learned caption reward only (``reward.mix.env_weight=0``);
 - ``mixed``: Motif's ``0.1·r_env + 1[r̂ > ε]·z(r̂)/N(message)^3`` (the demo config);
-- ``descend`` / ``gold``: ``mixed`` with the judge's goal text replaced (steering by words).
+- ``descend`` / ``gold``: ``mixed`` with the judge's goal text replaced (steering by words);
+- ``online_mixed``: ``mixed`` with ``labels.mode=online`` (ONI): the judge labels caption pairs from the
+  agent's own rollouts while it trains (long episodes cut into fragments, decision 0033); the row adds
+  the online counters and how many labelled caption pairs repeat an earlier pair's text (what a chat
+  judge no longer pays for, decision 0032).
 
 The agent is evaluated on sampled actions (as Motif does) for ``--eval-episodes``
 episodes; the table reports the in-game score, the deepest level, gold, distinct
@@ -33,6 +37,7 @@ import numpy as np
 import torch
 
 from judgerl.config import load_config
+from judgerl.labels.store import LabelStore
 from judgerl.loop import run
 
 DEMO = "judgerl/configs/nethack_motif_demo.yaml"
@@ -57,7 +62,9 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "stair_mixed": ["task.id=nethack/staircase-v0"],
     },
     "steering": {name: [f"judge.zero_shot.goal_text={text}"] for name, text in GOALS.items()},
+    "online": {"mixed": [], "online_mixed": ["labels.mode=online"]},
 }
+ONLINE_KEYS = ("labels/online", "labels/fragments", "labels/dropped", "reward/swaps", "reward/online_fits")
 COLUMNS = ("eval/score", "eval/max_depth", "eval/gold", "eval/distinct_messages", "eval/success_rate")
 
 
@@ -75,11 +82,20 @@ def one_run(cell: str, overrides: list[str], seed: int, steps: int, episodes: in
         ],
     )
     t0 = time.perf_counter()
-    ev = json.loads((run(cfg) / "eval.json").read_text())
+    run_dir = run(cfg)
+    ev = json.loads((run_dir / "eval.json").read_text())
     row = {"cell": cell, "seed": seed, "steps": steps, "time/total_s": time.perf_counter() - t0}
     row.update({k: ev.get(k, float("nan")) for k in COLUMNS})
     row["agent_steps_per_s"] = ev["budget/env_steps_train"] / max(ev["time/train_s"], 1e-9)
     row.update({k: v for k, v in ev.items() if k.startswith(("audit/", "time/", "labels/ok", "eval/random/"))})
+    if cfg.labels.mode == "online":
+        records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        last = [r for r in records if r["stage"] == "iteration"][-1]
+        row.update({k: last.get(k) for k in ONLINE_KEYS})
+        with LabelStore(run_dir / "labels.sqlite") as store:
+            texts = [tuple(sorted(s.captions[0] for s in q.segments)) for q, _ in store.labelled(min_iteration=0)]
+        row["caption_pairs_labelled"] = len(texts)
+        row["caption_pairs_repeated"] = len(texts) - len(set(texts))
     return row
 
 

@@ -275,7 +275,11 @@ class RunConfig(_Stage):
     runs_dir: str = Field("runs", description="Parent folder of run directories.")
     seed: int = Field(0, ge=0, description="Master seed for envs, sampling, judges and networks.")
     threads: int = Field(
-        1, ge=1, le=256, description="torch CPU threads; 1 is fastest for judgerl's small networks on a shared machine."
+        1,
+        ge=1,
+        le=256,
+        description="torch and BLAS CPU threads; 1 is fastest for judgerl's small networks on a shared machine, "
+        "and a seed gives the same numbers only at the same count.",
     )
     iterations: int = Field(5, ge=1, le=1000, description="Outer-loop iterations (collect, judge, fit, train).")
     collect_steps: int = Field(

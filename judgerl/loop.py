@@ -63,6 +63,7 @@ from judgerl.loop_parts import (
 from judgerl.progress import StepBar, progress_bar
 from judgerl.reward.mixing import RewardMixer
 from judgerl.reward.registry import RewardSpec, get_reward_entry, reward_frame_size
+from judgerl.reward.threads import run_threads
 from judgerl.rundir import RunLock, count_label_rows, label_health_warning, prepare_run_dir
 from judgerl.runstate import RunState, StepLedger, label_schedule, step_schedule, write_atomic
 from judgerl.tasks import get_task
@@ -97,7 +98,7 @@ def run(cfg: RunConfig, force_config: bool = False) -> Path:
         ConfigError: The config changed since the stored work was done, or the
             label store lost labels ``state.json`` says were bought.
     """
-    with RunLock(cfg.run_dir):
+    with RunLock(cfg.run_dir), run_threads(cfg.threads):
         prepare_run_dir(cfg, force=force_config)  # resume checks, then config.yaml
         return _pipeline(cfg)
 
@@ -114,7 +115,6 @@ def _pipeline(cfg: RunConfig) -> Path:
         return run_dir
     clean_stale_temps(run_dir)
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
     log = MetricsLogger(run_dir)
     # Steps an interruption threw away: a collection never registered, a fresh agent never finished.
     ledger = StepLedger(state, run_dir)
