@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from judgerl.testing.cli import cli_in_process
-from judgerl.testing.fake_openai import FakeOpenAIServer
+from judgerl.testing.fake_openai import FakeOpenAIServer, answered_prompts
 
 KEY_ENV = "JUDGERL_SMOKE_KEY"
 PROBES = 6
@@ -81,4 +81,8 @@ def test_config_error_stops_stores_nothing_and_the_fixed_rerun_asks_everything(
         fixed = cli_in_process(*check_judge_args(tmp_path, srv.base_url))
         assert fixed.returncode in (0, 1), fixed.stderr[-2000:]  # the preflight verdict on "A"-only answers
         asked = srv.stats["requests"] - 1
-        assert asked == rows(db, "labels") == 2 * PROBES  # every probe and its swap asked again, stored once
+        assert rows(db, "labels") == 2 * PROBES  # every probe and its swap answered again, stored once
+        with sqlite3.connect(db) as con:
+            stored_requests = int(con.execute("SELECT SUM(requests) FROM labels").fetchone()[0])
+        # Probes that render the same prompt are asked once (decision 0032): no prompt is answered twice.
+        assert asked == stored_requests and max(answered_prompts(srv.records).values()) == 1
