@@ -9,11 +9,16 @@ while an online run's judge works in a background thread during ``train``.
 
 - ``none``: ``reward.model: none`` -- the agent on the env reward, no judge at all;
 - ``online``: ``labels.mode: online`` (decision 0027);
-- ``blocking``: ``labels.mode: blocking`` (collect, judge everything, fit, train).
+- ``blocking``: ``labels.mode: blocking`` (collect, judge everything, fit, train);
+- ``online_nofit`` (only with ``--modes``): online with background refits off
+  (``labels.online_refit_every`` above the budget), which isolates what the fitter costs.
 
-The load average is printed because the machine may be shared.
+``--repeats`` runs the modes interleaved (none, online, blocking, none, ...) and the
+table shows each mode's median; the load average is printed because the machine may be
+shared.
 
-Usage: python benchmarks/online.py [--latencies 0.2 2] [--steps 16384] [--labels 32] [--out FILE.json]
+Usage: python benchmarks/online.py [--latencies 0.2 2] [--steps 16384] [--labels 32] [--repeats 3]
+       [--modes none online blocking online_nofit] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -33,12 +39,12 @@ from judgerl.testing.fake_openai import FakeOpenAIServer
 STAGES = ("collect", "query", "judge", "fit", "train")
 
 
-def one_run(mode: str, latency: float, steps: int, labels: int, root: Path) -> dict[str, Any]:
+def one_run(mode: str, latency: float, steps: int, labels: int, root: Path, rep: int = 0) -> dict[str, Any]:
     """One run; returns its throughput and label numbers."""
     with FakeOpenAIServer(latency_s=latency) as srv:
         sets = [
             f"runs_dir={root}",
-            f"name={mode}-{latency}",
+            f"name={mode}-{latency}-r{rep}",
             "task.id=cartpole/balance-v0",
             "query.kind=pairwise",
             "judge.type=openai",
@@ -60,6 +66,8 @@ def one_run(mode: str, latency: float, steps: int, labels: int, root: Path) -> d
         ]
         if mode == "none":
             sets.append("reward.model=none")
+        elif mode == "online_nofit":
+            sets += ["labels.mode=online", f"labels.online_refit_every={labels + 1}"]
         else:
             sets.append(f"labels.mode={mode}")
         t0 = time.perf_counter()
@@ -71,6 +79,7 @@ def one_run(mode: str, latency: float, steps: int, labels: int, root: Path) -> d
     last = [r for r in records if r["stage"] == "iteration"][-1]
     return {
         "mode": mode,
+        "repeat": rep,
         "latency_s": latency,
         "env_steps": ev["budget/env_steps_train"],
         "loop_s": busy,
@@ -90,27 +99,35 @@ def main() -> None:
     ap.add_argument("--latencies", type=float, nargs="+", default=[0.2, 2.0])
     ap.add_argument("--steps", type=int, default=16384)
     ap.add_argument("--labels", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=1, help="runs per (latency, mode), interleaved")
+    modes = ["none", "online", "blocking", "online_nofit"]
+    ap.add_argument("--modes", nargs="+", default=modes[:3], choices=modes)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if "none" not in args.modes:
+        ap.error("--modes must include none (the baseline every ratio is taken against)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for latency in args.latencies:
-            for mode in ("none", "online", "blocking"):
-                row = one_run(mode, latency, args.steps, args.labels, Path(tmp))
-                row["loadavg_1m"] = os.getloadavg()[0]
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-    head = ("latency", "mode", "steps/s", "x none", "labels", "labels/s", "swaps", "load")
-    print("\n" + " ".join(f"{h:>{w}}" for h, w in zip(head, (8, 9, 9, 7, 7, 9, 6, 5), strict=True)))
-    for r in rows:
-        base = next(b for b in rows if b["latency_s"] == r["latency_s"] and b["mode"] == "none")
-        lps = "" if r["labels_per_s"] is None else f"{r['labels_per_s']:.2f}"
-        swaps = "" if r["swaps"] is None else f"{r['swaps']:.0f}"
-        ratio = r["steps_per_s"] / base["steps_per_s"]
-        print(
-            f"{r['latency_s']:>8} {r['mode']:>9} {r['steps_per_s']:>9.0f} {ratio:>7.2f} "
-            f"{r['labels_ok']:>7.0f} {lps:>9} {swaps:>6} {r['loadavg_1m']:>5.1f}"
-        )
+            for rep in range(args.repeats):
+                for mode in args.modes:
+                    row = one_run(mode, latency, args.steps, args.labels, Path(tmp), rep)
+                    row["loadavg_1m"] = os.getloadavg()[0]
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    head = ("latency", "mode", "steps/s (median, every repeat)", "x none", "labels", "labels/s", "swaps", "load")
+    print("\n" + " | ".join(head))
+    for latency in args.latencies:
+        base = statistics.median(r["steps_per_s"] for r in rows if r["latency_s"] == latency and r["mode"] == "none")
+        for mode in args.modes:
+            sel = [r for r in rows if r["latency_s"] == latency and r["mode"] == mode]
+            med = statistics.median(r["steps_per_s"] for r in sel)
+            every = ", ".join(f"{r['steps_per_s']:.0f}" for r in sel)
+            lps = ", ".join("" if r["labels_per_s"] is None else f"{r['labels_per_s']:.2f}" for r in sel)
+            swaps = ", ".join("" if r["swaps"] is None else f"{r['swaps']:.0f}" for r in sel)
+            labels = ", ".join(f"{r['labels_ok']:.0f}" for r in sel)
+            load = ", ".join(f"{r['loadavg_1m']:.1f}" for r in sel)
+            print(f"{latency} | {mode} | {med:.0f} ({every}) | {med / base:.3f} | {labels} | {lps} | {swaps} | {load}")
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=2))
 
