@@ -153,7 +153,7 @@ PESSIMISM_TERMINATING = 1.0
 """``reward.pessimism: auto`` for tasks whose episodes terminate (decision 0035)."""
 
 
-def resolve_flatness(cfg: RewardConfig, absorbing: bool) -> RewardConfig:
+def resolve_for_task(cfg: RewardConfig, absorbing: bool) -> RewardConfig:
     """``cfg`` with ``flatness: auto`` and ``pessimism: auto`` replaced by their values for a task.
 
     Args:

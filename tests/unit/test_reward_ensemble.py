@@ -310,3 +310,56 @@ def test_obs_bounds_make_the_reward_flat_beyond_the_labelled_states(tmp_path):
     back = RewardEnsemble.load(tmp_path / "r.pt")
     np.testing.assert_array_equal(back.obs_bounds[0], lo)
     np.testing.assert_array_equal(back.predict(far, acts), ens.predict(far, acts))
+
+
+def test_pessimism_subtracts_the_spread_of_centred_members_on_both_paths(tmp_path):
+    """Members that differ only in level change nothing; disagreement about which states are better lowers them."""
+    rng = np.random.default_rng(7)
+    ens = _ensemble(k=3, seed=2, pessimism=1.0)
+    ens.fit_standardizer(torch.as_tensor(rng.normal(size=(50, ens.featurizer.n_features)), dtype=torch.float32))
+    obs = rng.normal(size=(40, 3)).astype(np.float32)
+    acts = rng.uniform(-2, 2, (40, 1)).astype(np.float32)
+    members = ens.predict_members(obs, acts)
+    np.testing.assert_allclose(ens.predict(obs, acts), members.mean(axis=0), rtol=1e-6)  # no offsets: plain mean
+    ens.member_offsets = members.mean(axis=1).astype(np.float32)
+    want = members.mean(axis=0) - (members - ens.member_offsets[:, None]).std(axis=0)
+    fast = ens.predict(obs[:8], acts[:8])  # numpy hot path
+    slow = ens.predict(np.repeat(obs, 8, axis=0), np.repeat(acts, 8, axis=0))[::8]  # > 256 rows: the torch path
+    np.testing.assert_allclose(fast, want[:8], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(slow, want, rtol=1e-4, atol=1e-5)
+    assert np.all(want <= members.mean(axis=0) + 1e-6) and np.any(want < members.mean(axis=0) - 1e-3)
+    # Absorbing rows stay exactly 0; the offsets survive save/load.
+    dones = np.array([0, 1] * 4, np.float32)
+    out = ens.predict(obs[:8], acts[:8], dones)
+    assert np.all(out[1::2] == 0.0) and np.all(out[::2] != 0.0)
+    ens.save(tmp_path / "p.pt")
+    np.testing.assert_array_equal(RewardEnsemble.load(tmp_path / "p.pt").predict(obs[:8], acts[:8]), fast)
+    # A member shifted by a constant is "the same shape": the centred spread ignores it.
+    ens.member_offsets = np.array([0.0, 5.0, -2.0], np.float32)
+    same = ens._pessimistic(np.stack([members[0], members[0] + 5.0, members[0] - 2.0]), 1.0, None)
+    np.testing.assert_allclose(same, members[0] + 1.0, rtol=1e-5)  # the mean level, nothing subtracted
+
+
+def test_pessimism_auto_follows_whether_the_task_terminates():
+    from judgerl.reward.config import resolve_for_task
+
+    cfg = RewardConfig.model_validate({})
+    assert resolve_for_task(cfg, absorbing=True).pessimism == 1.0
+    assert resolve_for_task(cfg, absorbing=False).pessimism == 0.0
+    assert resolve_for_task(cfg.model_copy(update={"pessimism": 2.5}), absorbing=False).pessimism == 2.5
+
+
+def test_a_fit_records_each_members_mean_over_the_labelled_live_steps():
+    from judgerl.forms.base import PreferenceTargets
+
+    rng = np.random.default_rng(3)
+    segs = [_segment(rng, shift=float(i % 3)) for i in range(12)]
+    targets = PreferenceTargets(tuple(segs[:6]), tuple(segs[6:]), np.ones(6, np.float32), np.zeros(6, bool))
+    ens = _ensemble(k=2, seed=0, epochs=3, pessimism=1.0)
+    ens.fit(targets, rng)
+    obs = np.concatenate([s.obs for s in segs])
+    acts = np.concatenate([s.acts for s in segs])
+    bounds = ens.obs_bounds
+    ens.obs_bounds = None
+    np.testing.assert_allclose(ens.member_offsets, ens.predict_members(obs, acts).mean(axis=1), rtol=1e-5)
+    ens.obs_bounds = bounds
