@@ -117,13 +117,6 @@ class RewardConfig(_Stage):
         "(decision 0028); 0 = off; auto = 10 for tasks whose episodes terminate (absorbing states, e.g. CartPole), "
         "0 otherwise.",
     )
-    pessimism: Annotated[float, Field(ge=0.0)] | Literal["auto"] = Field(
-        "auto",
-        description="Reward the agent by the ensemble mean minus this many standard deviations of the members' "
-        "centred rewards (each member minus its mean over the labelled live steps): where the members agree on "
-        "the shape, nothing changes; where they disagree (states the labels hardly cover) the reward is lowered "
-        "(decision 0035); 0 = the plain mean; auto = 1 for tasks whose episodes terminate, 0 otherwise.",
-    )
     patience: int = Field(
         10, ge=1, description="Early stopping: epochs without validation-loss improvement before a member stops."
     )
@@ -149,23 +142,16 @@ FLATNESS_TERMINATING = 10.0
 """``reward.flatness: auto`` for tasks whose episodes terminate (decision 0028)."""
 
 
-PESSIMISM_TERMINATING = 1.0
-"""``reward.pessimism: auto`` for tasks whose episodes terminate (decision 0035)."""
-
-
-def resolve_for_task(cfg: RewardConfig, absorbing: bool) -> RewardConfig:
-    """``cfg`` with ``flatness: auto`` and ``pessimism: auto`` replaced by their values for a task.
+def resolve_flatness(cfg: RewardConfig, absorbing: bool) -> RewardConfig:
+    """``cfg`` with ``flatness: auto`` replaced by its value for a task that does (not) terminate.
 
     Args:
         cfg: The reward config.
         absorbing: The task pads ended episodes with absorbing states (``TaskSpec.absorbing``).
 
     Returns:
-        ``cfg`` itself when both are numbers, else a copy with the numbers.
+        ``cfg`` itself when ``flatness`` is a number, else a copy with the number.
     """
-    update: dict[str, float] = {}
-    if cfg.flatness == "auto":
-        update["flatness"] = FLATNESS_TERMINATING if absorbing else 0.0
-    if cfg.pessimism == "auto":
-        update["pessimism"] = PESSIMISM_TERMINATING if absorbing else 0.0
-    return cfg.model_copy(update=update) if update else cfg
+    if cfg.flatness != "auto":
+        return cfg
+    return cfg.model_copy(update={"flatness": FLATNESS_TERMINATING if absorbing else 0.0})

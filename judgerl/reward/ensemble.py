@@ -59,8 +59,6 @@ class RewardEnsemble:
                 for _ in range(self.cfg.ensemble_size)
             ]
         self.obs_bounds: tuple[np.ndarray, np.ndarray] | None = None
-        # Each member's mean reward over the labelled live steps (set by fit): centres the pessimism term.
-        self.member_offsets: np.ndarray | None = None
         self.reset()
         self._fast = (
             NumpyEnsemble(featurizer, self.members) if NumpyEnsemble.supported(featurizer, self.members) else None
@@ -153,38 +151,10 @@ class RewardEnsemble:
         Returns:
             Rewards, shape ``(N,)`` float32 (reward units are arbitrary: BT is scale-free).
         """
-        kappa = self._pessimism()
         # Hot path (one call per env step): small batches of live transitions go through numpy.
         if self._fast is not None and len(obs) <= _FAST_ROWS and (dones is None or not np.any(dones)):
-            if not kappa:
-                return self._fast.predict_live(self._clip(obs, None), acts)
-            members = self._fast.members_live(self._clip(obs, None), acts)
-            if members is not None:
-                return self._pessimistic(members, kappa, None)
-        if not kappa:
-            return self._members_rows(obs, acts, dones).mean(dim=0).numpy()
-        return self._pessimistic(self._members_rows(obs, acts, dones).numpy(), kappa, dones)
-
-    def _pessimism(self) -> float:
-        """κ of ``reward.pessimism`` once the offsets are known (0 before a fit, and for ``auto`` unresolved)."""
-        k = self.cfg.pessimism
-        return 0.0 if k == "auto" or self.member_offsets is None else float(k)
-
-    def _pessimistic(self, members: np.ndarray, kappa: float, dones: np.ndarray | None) -> np.ndarray:
-        """Mean of ``members`` ``(K, N)`` minus ``kappa`` × the std of the centred members (absorbing rows stay 0).
-
-        Why centred: members of a Bradley–Terry ensemble differ in their level (a living reward
-        of 0.45 in one, 0.72 in another) far more than in shape, and the level is not what the
-        agent can exploit. Minus each member's mean over the labelled live steps, what is left
-        is how much they disagree about *which states* are better; it is near 0 where the labels
-        constrain the shape and large in states they hardly cover (decision 0035).
-        """
-        assert self.member_offsets is not None
-        centred = members - self.member_offsets[:, None]
-        out = members.mean(axis=0) - np.float32(kappa) * centred.std(axis=0)
-        if dones is not None and self.zero_absorbing:
-            out = np.where(np.asarray(dones).reshape(-1) > 0, np.float32(0.0), out)
-        return out.astype(np.float32)
+            return self._fast.predict_live(self._clip(obs, None), acts)
+        return self._members_rows(obs, acts, dones).mean(dim=0).numpy()
 
     def predict_members(self, obs: np.ndarray, acts: np.ndarray, dones: np.ndarray | None = None) -> np.ndarray:
         """Each member's reward per transition, shape ``(K, N)`` float32 (arguments as in ``predict``)."""
@@ -224,15 +194,11 @@ class RewardEnsemble:
         if not isinstance(targets, PreferenceTargets):
             raise TypeError(f"RewardEnsemble fits preference targets, got {type(targets).__name__}")
         metrics = fit_preferences(self, targets, self.cfg, rng)
-        segs = [*targets.first, *targets.second]
-        live = [np.asarray(s.dones) == 0 for s in segs]
-        obs = np.concatenate([np.asarray(s.obs).reshape(s.length, -1)[m] for s, m in zip(segs, live, strict=True)])
-        acts = np.concatenate([np.asarray(s.acts).reshape(s.length, -1)[m] for s, m in zip(segs, live, strict=True)])
-        self.obs_bounds = None  # the offsets are measured on the unclipped labelled states
-        self.member_offsets = self._members_rows(obs, acts, None).mean(dim=1).numpy() if len(obs) else None
         if self.cfg.clip_to_data:
             # Only the states the judge was shown: beyond them the reward is flat, not extrapolated.
-            self.set_obs_bounds(obs)
+            segs = [*targets.first, *targets.second]
+            live = np.concatenate([np.asarray(s.obs).reshape(s.length, -1)[np.asarray(s.dones) == 0] for s in segs])
+            self.set_obs_bounds(live)
         return metrics
 
     def disagreement(self, items: Sequence[tuple[Segment, ...]]) -> np.ndarray:
@@ -281,7 +247,6 @@ class RewardEnsemble:
                 "seed": self.seed,
                 "members": [m.state_dict() for m in self.members],
                 "obs_bounds": None if self.obs_bounds is None else [b.tolist() for b in self.obs_bounds],
-                "member_offsets": None if self.member_offsets is None else self.member_offsets.tolist(),
             },
             Path(path),
         )
@@ -307,6 +272,4 @@ class RewardEnsemble:
         if blob.get("obs_bounds") is not None:
             lo, hi = blob["obs_bounds"]
             ens.obs_bounds = (np.asarray(lo, np.float32), np.asarray(hi, np.float32))
-        if blob.get("member_offsets") is not None:  # absent in files written before decision 0035
-            ens.member_offsets = np.asarray(blob["member_offsets"], np.float32)
         return ens

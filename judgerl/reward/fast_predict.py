@@ -106,16 +106,6 @@ class NumpyEnsemble:
 
     def predict_live(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
         """Ensemble-mean reward ``(N,)`` float32 for live transitions ``obs (N, O)``, ``acts (N, A)``."""
-        out = self._forward(obs, acts)
-        return out[:, 0] if out.ndim == 2 else out.sum(axis=0)[:, 0]
-
-    def members_live(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray | None:
-        """Each member's reward ``(K, N)`` float32 for live transitions; ``None`` for linear members (folded)."""
-        out = self._forward(obs, acts)
-        return None if out.ndim == 2 else out[:, :, 0] * np.float32(self._k)
-
-    def _forward(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
-        """``(K, N, 1)`` member outputs divided by K, or ``(N, 1)`` for linear members (already the mean)."""
         self._sync()
         n = len(obs)
         h = np.asarray(obs, np.float32).reshape(n, -1) @ self._w_obs
@@ -130,9 +120,9 @@ class NumpyEnsemble:
                 h += np.clip(a, self._low, self._high) @ self._w_act
         h += self._b0
         if not self._rest:
-            return h
+            return h[:, 0]
         hk = h.reshape(n, self._k, self._h1).transpose(1, 0, 2)  # (K, N, H1)
         for w, b in self._rest:
             hk = np.maximum(hk, 0.0) if self._relu else np.tanh(hk)
             hk = hk @ w + b
-        return hk
+        return hk.sum(axis=0)[:, 0]

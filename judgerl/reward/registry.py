@@ -93,12 +93,12 @@ class ZeroReward:
 
 
 def _preference_ensemble(spec: RewardSpec) -> Any:
-    from judgerl.reward.config import resolve_for_task
+    from judgerl.reward.config import resolve_flatness
     from judgerl.reward.ensemble import RewardEnsemble
     from judgerl.reward.features import Featurizer
 
     feat = Featurizer(flat_dim(spec.obs_space), spec.action_space, spec.cfg.reward.use_action)
-    return RewardEnsemble(feat, resolve_for_task(spec.cfg.reward, spec.task.absorbing), spec.seed)
+    return RewardEnsemble(feat, resolve_flatness(spec.cfg.reward, spec.task.absorbing), spec.seed)
 
 
 def _load_preference_ensemble(path: Path) -> Any:

@@ -257,8 +257,8 @@ def test_flatness_prior_explains_endings_by_a_constant_not_a_slope():
 
 
 def test_flatness_auto_follows_whether_the_task_terminates():
-    from judgerl.reward.config import resolve_for_task
+    from judgerl.reward.config import resolve_flatness
 
-    assert resolve_for_task(RewardConfig(), absorbing=True).flatness == 10.0
-    assert resolve_for_task(RewardConfig(), absorbing=False).flatness == 0.0
-    assert resolve_for_task(RewardConfig(flatness=0.3), absorbing=False).flatness == 0.3
+    assert resolve_flatness(RewardConfig(), absorbing=True).flatness == 10.0
+    assert resolve_flatness(RewardConfig(), absorbing=False).flatness == 0.0
+    assert resolve_flatness(RewardConfig(flatness=0.3), absorbing=False).flatness == 0.3
