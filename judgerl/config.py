@@ -148,6 +148,12 @@ class LabelConfig(_Stage):
         "(an unfinished piece) at the next rollout end, so long episodes (NetHack) feed the judge as they run; "
         "0: only finished episodes.",
     )
+    online_judge_process: Literal["auto", "thread", "process"] = Field(
+        "auto",
+        description="Online mode: where the judge runs. thread: in the training process; process: in a spawned "
+        "process of its own (the model is loaded there once more); auto: a process for judges that compute "
+        "in Python (embedding, gguf, clip), a thread for the others (decision 0035).",
+    )
     online_batch: int = Field(4, ge=1, description="Online mode: queries sent to the judge per call.")
     online_refit_every: int = Field(
         8, ge=1, description="Online mode: new usable labels that trigger a background refit of the reward model."

@@ -26,6 +26,7 @@ from judgerl.envs.episode_recorder import EpisodeRecorder
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 from judgerl.forms import FeedbackForm, QueryPlan, TargetPlan
 from judgerl.labels.cached import CachedJudge
+from judgerl.labels.judge_process import LOCAL_MODEL_JUDGES, JudgeProcessError, ProcessJudge
 from judgerl.labels.online import OnlineLabeller
 from judgerl.labels.store import LabelStore
 from judgerl.loop_parts import learned_values
@@ -60,6 +61,7 @@ class OnlineLabelling:
         self.labeller = labeller
         self.fitter = fitter
         self.recorder = recorder
+        self.judge_process: ProcessJudge | None = None  # the judge's own process, when it has one
         self.swaps = 0
         self.rollouts = 0
         self._episodes: list[Episode] = []
@@ -114,6 +116,7 @@ class OnlineLabelling:
             **self.labeller.metrics(),
             **self.fitter.last_metrics,
             "labels/fragments": float(self.recorder.fragments),
+            "labels/judge_process": float(self.judge_process is not None),
             "reward/swaps": float(self.swaps),
             "reward/online_fits": float(self.fitter.fits),
             "reward/online_fit_errors": float(self.fitter.errors),
@@ -126,6 +129,8 @@ class OnlineLabelling:
         is waited for at most ``labels.online_drain_s``.
         """
         self.labeller.close(self.cfg.labels.online_drain_s)
+        if self.judge_process is not None and not self.labeller.busy:
+            self.judge_process.close()  # a batch still in flight after the drain keeps its (daemon) process
         self.fitter.close()
         if self.fitter.count() > self.fitter.fitted_on:
             self.fitter.fit_now()
@@ -186,6 +191,9 @@ def start_online(
     if cfg.task.render or venv.needs_frames:
         raise ConfigError("labels.mode: online does not support rendered frames yet (task.render, frame rewards)")
     labels = cfg.labels
+    process = _judge_process(cfg, task, judge.id)
+    if process is not None:
+        judge = CachedJudge(process, store, run_id=run_id)
     # What earlier starts of this run registered and bought (preflight probes, iteration -1, left out).
     usable_before = len(store.labelled(judge.id, min_iteration=0, run_id=run_id))
     answered = len(store.labelled(judge.id, ("ok", "abstain", "failed"), min_iteration=0, run_id=run_id))
@@ -217,6 +225,36 @@ def start_online(
     recorder = EpisodeRecorder(task, venv.observation_space, venv.num_envs)
     venv.recorder = recorder
     online = OnlineLabelling(cfg, form, venv, reward, plans[0], labeller, fitter, recorder)
+    online.judge_process = process
     labeller.start()
     fitter.start()
     return online
+
+
+def _judge_process(cfg: RunConfig, task: TaskSpec, judge_id: str) -> ProcessJudge | None:
+    """The judge in a process of its own when ``labels.online_judge_process`` asks for one (decision 0035).
+
+    ``auto`` falls back to the thread, with a warning, when the child cannot build the judge
+    (a task or judge type a plugin registered only in this process); ``process`` refuses.
+
+    Raises:
+        ConfigError: ``process`` was asked for and the child could not build the judge, or
+            built one with another id (its labels would not be this run's).
+    """
+    mode = cfg.labels.online_judge_process
+    if mode == "thread" or (mode == "auto" and cfg.judge.type not in LOCAL_MODEL_JUDGES):
+        return None
+    try:
+        process = ProcessJudge(cfg.judge, task.id, cfg.seed, threads=cfg.threads)
+    except JudgeProcessError as e:
+        if mode == "process":
+            raise ConfigError(f"labels.online_judge_process=process: {e}; use thread") from e
+        print(f"judgerl: online judge stays in this process ({e})")
+        return None
+    if process.id != judge_id:
+        process.close()
+        raise ConfigError(
+            f"labels.online_judge_process: the judge built in a process has id {process.id}, this run's has "
+            f"{judge_id}; set labels.online_judge_process=thread"
+        )
+    return process

@@ -153,6 +153,11 @@ class OnlineLabeller:
         return max(0, self.total - self.registered - len(self._queue))
 
     @property
+    def busy(self) -> bool:
+        """Whether the worker thread still runs (after :meth:`close`: a batch outlived the drain)."""
+        return self._thread.is_alive()
+
+    @property
     def labelling(self) -> bool:
         """Whether the worker still takes queries (budget left, no configuration error, not closed)."""
         return not self.stopped_reason and not self._closing

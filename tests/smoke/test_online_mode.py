@@ -79,8 +79,15 @@ def test_the_label_budget_stops_labelling_while_training_goes_on(tmp_path: Path)
     ev = online_run(
         tmp_path,
         "budget",
-        ["judge.type=oracle", "labels.total=8", "labels.online_refit_every=4", "agent.total_timesteps=8192"],
+        [
+            "judge.type=oracle",
+            "labels.total=8",
+            "labels.online_refit_every=4",
+            "agent.total_timesteps=8192",
+            "labels.online_judge_process=process",  # the judge in a process of its own, through the same store
+        ],
     )
+    assert ev["last"]["labels/judge_process"] == 1.0
     assert ev["labels/queries"] == 8 and ev["labels/ok"] == 8  # exactly the budget, every query answered
     # Once the budget is queued the producer builds no more queries (no work for nothing).
     assert ev["last"]["labels/offered"] == 8 and ev["last"]["labels/budget_left"] == 0
