@@ -312,6 +312,10 @@ class ChatClient:
                 sent += 1
                 sent_now = await self._send(ep, payload)
             finally:  # the slot is freed however the attempt ended; only a sent one tells the endpoint's health
+                if sent_now is not None and sent_now.kind in CONFIG_KINDS:
+                    # halt before the slot is freed: freeing it can let a waiting call run before the halt
+                    # below, and that call would send a request the configuration already doomed
+                    self.halt(sent_now.error)
                 kind = sent_now.kind if sent_now is not None else "not_sent"
                 await self.pool.release(ep, kind, sent_now.retry_after if sent_now is not None else None)
             attempt = sent_now
