@@ -15,15 +15,28 @@ the child sends back as it arrives (so :class:`~judgerl.labels.cached.CachedJudg
 commits it at once). A child that dies is started again on the next batch; the
 batch it held is asked again by the online labeller (its restart logic), and
 nothing it never reported was stored.
+
+The child is ``python -m judgerl.labels.judge_process`` started with
+:mod:`subprocess`, not a :mod:`multiprocessing` spawn: a spawned child re-imports the
+parent's main script, so a user's script without an ``if __name__ == "__main__"``
+guard would run its own work again in the child. It connects back over a
+loopback socket and both sides prove they hold a per-child random key
+(``multiprocessing.connection``'s challenge) before any pickle is exchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
 import traceback
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from typing import Any
 
 from judgerl.config import JudgeConfig
@@ -32,6 +45,9 @@ from judgerl.types import Label, Query, TaskSpec
 
 LOCAL_MODEL_JUDGES = ("embedding", "gguf", "clip")
 """Judge types that compute in this machine's interpreter (``labels.online_judge_process: auto`` moves them)."""
+
+
+_KEY_ENV = "JUDGERL_JUDGE_PROCESS_KEY"
 
 
 class JudgeProcessError(RuntimeError):
@@ -110,12 +126,37 @@ class ProcessJudge:
         self._start()
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads and torch
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, *self._args), name="judgerl-judge", daemon=True)
-        self._proc.start()
-        child.close()
-        msg = self._recv(self.start_timeout_s)
+        key = secrets.token_bytes(32)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+            server.bind(("127.0.0.1", 0))  # loopback only
+            server.listen(1)
+            server.settimeout(0.5)
+            host, port = server.getsockname()
+            env = {**os.environ, _KEY_ENV: key.hex()}
+            cmd = [sys.executable, "-m", "judgerl.labels.judge_process", f"{host}:{port}"]
+            self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + self.start_timeout_s
+            while True:
+                try:
+                    sock, _ = server.accept()
+                    break
+                except TimeoutError:
+                    if self._proc.poll() is not None or time.monotonic() > deadline:
+                        self._proc.kill()
+                        self._proc.wait()
+                        raise JudgeProcessError(
+                            f"the judge process did not connect (exit code {self._proc.returncode})"
+                        ) from None
+        sock.settimeout(None)
+        self._conn = Connection(sock.detach())
+        try:
+            deliver_challenge(self._conn, key)
+            answer_challenge(self._conn, key)
+            self._conn.send(("init", *self._args))
+            msg = self._recv(max(1.0, deadline - time.monotonic()))
+        except (AuthenticationError, JudgeProcessError, OSError, EOFError) as e:
+            self.close()
+            raise JudgeProcessError(f"the judge process could not start: {e}") from e
         if msg[0] != "ready":
             self.close()
             raise JudgeProcessError(f"the judge process could not start: {msg[1]}")
@@ -124,19 +165,22 @@ class ProcessJudge:
             raise JudgeProcessError(f"the restarted judge process has id {msg[1]}, not {self._id}")
         self._id = msg[1]
 
+    def _alive(self) -> bool:
+        return self._proc.poll() is None
+
     def _recv(self, timeout: float | None) -> Any:
         """The child's next message; raises :class:`JudgeProcessError` if it died or ``timeout`` passed."""
         waited = 0.0
         while not self._conn.poll(0.5):
             waited += 0.5
-            if not self._proc.is_alive() and not self._conn.poll(0):
-                raise JudgeProcessError(f"the judge process died (exit code {self._proc.exitcode})")
+            if not self._alive() and not self._conn.poll(0):
+                raise JudgeProcessError(f"the judge process died (exit code {self._proc.returncode})")
             if timeout is not None and waited >= timeout:
                 raise JudgeProcessError(f"the judge process did not answer within {timeout:.0f} s")
         try:
             return self._conn.recv()
         except (EOFError, OSError) as e:
-            raise JudgeProcessError(f"the judge process died (exit code {self._proc.exitcode})") from e
+            raise JudgeProcessError(f"the judge process died (exit code {self._proc.poll()})") from e
 
     @property
     def id(self) -> str:
@@ -151,7 +195,7 @@ class ProcessJudge:
             JudgeProcessError: The child died mid-batch (a new one starts with the next call).
             RuntimeError: The child's judge raised (its traceback is the message).
         """
-        if not self._proc.is_alive():
+        if not self._alive():
             self.restarts += 1
             self._start()
         self._conn.send(("judge", list(queries)))
@@ -174,11 +218,29 @@ class ProcessJudge:
 
     def close(self) -> None:
         """Stop the child (at once if it does not stop by itself within 5 s)."""
-        if self._proc.is_alive():
+        if self._alive():
             with contextlib.suppress(BrokenPipeError, OSError):
                 self._conn.send(("stop",))
-            self._proc.join(timeout=5)
-        if self._proc.is_alive():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+        if self._alive():
             self._proc.kill()
-            self._proc.join(timeout=5)
+            self._proc.wait(timeout=5)
         self._conn.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The child's entry point: connect to ``HOST:PORT``, prove the key, then :func:`_serve`."""
+    address = (argv if argv is not None else sys.argv[1:])[0]
+    host, port = address.rsplit(":", 1)
+    key = bytes.fromhex(os.environ.pop(_KEY_ENV))
+    sock = socket.create_connection((host, int(port)))
+    conn = Connection(sock.detach())
+    answer_challenge(conn, key)
+    deliver_challenge(conn, key)
+    _, judge_cfg, task_id, seed, threads = conn.recv()
+    _serve(conn, judge_cfg, task_id, seed, threads)
+
+
+if __name__ == "__main__":
+    main()
