@@ -148,11 +148,11 @@ class LabelConfig(_Stage):
         "(an unfinished piece) at the next rollout end, so long episodes (NetHack) feed the judge as they run; "
         "0: only finished episodes.",
     )
-    online_judge_process: Literal["auto", "thread", "process"] = Field(
-        "auto",
-        description="Online mode: where the judge runs. thread: in the training process; process: in a spawned "
-        "process of its own (the model is loaded there once more); auto: a process for judges that compute "
-        "in Python (embedding, gguf, clip), a thread for the others (decision 0035).",
+    online_judge_process: Literal["thread", "process"] = Field(
+        "thread",
+        description="Online mode: where the judge computes. thread: in the training process; process: in a "
+        "process of its own (the model is loaded there once more; for judges that compute in Python, e.g. "
+        "embedding, gguf, clip, on a machine with a core to spare; decision 0035).",
     )
     online_batch: int = Field(4, ge=1, description="Online mode: queries sent to the judge per call.")
     online_refit_every: int = Field(

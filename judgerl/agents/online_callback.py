@@ -26,10 +26,10 @@ from judgerl.envs.episode_recorder import EpisodeRecorder
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 from judgerl.forms import FeedbackForm, QueryPlan, TargetPlan
 from judgerl.labels.cached import CachedJudge
-from judgerl.labels.judge_process import LOCAL_MODEL_JUDGES, JudgeProcessError, ProcessJudge
+from judgerl.labels.judge_process import JudgeProcessError, ProcessJudge
 from judgerl.labels.online import OnlineLabeller
 from judgerl.labels.store import LabelStore
-from judgerl.loop_parts import learned_values
+from judgerl.loop_parts import judge_metrics, learned_values
 from judgerl.reward.online_fit import BackgroundFitter
 from judgerl.types import Episode, Segment, TaskSpec
 
@@ -112,7 +112,9 @@ class OnlineLabelling:
 
     def metrics(self) -> dict[str, float]:
         """Queue, throughput, budget and swap counters, and the newest fit's metrics (docs/metrics.md)."""
+        judge = judge_metrics(self.labeller.judge) if self.judge_process is not None else {}  # not the run's judge
         return {
+            **judge,
             **self.labeller.metrics(),
             **self.fitter.last_metrics,
             "labels/fragments": float(self.recorder.fragments),
@@ -232,25 +234,19 @@ def start_online(
 
 
 def _judge_process(cfg: RunConfig, task: TaskSpec, judge_id: str) -> ProcessJudge | None:
-    """The judge in a process of its own when ``labels.online_judge_process`` asks for one (decision 0035).
-
-    ``auto`` falls back to the thread, with a warning, when the child cannot build the judge
-    (a task or judge type a plugin registered only in this process); ``process`` refuses.
+    """The judge in a process of its own when ``labels.online_judge_process`` is ``process`` (decision 0035).
 
     Raises:
-        ConfigError: ``process`` was asked for and the child could not build the judge, or
-            built one with another id (its labels would not be this run's).
+        ConfigError: The child could not build the judge (a task or judge type a plugin
+            registered only in this process), or built one with another id (its labels
+            would not be this run's).
     """
-    mode = cfg.labels.online_judge_process
-    if mode == "thread" or (mode == "auto" and cfg.judge.type not in LOCAL_MODEL_JUDGES):
+    if cfg.labels.online_judge_process != "process":
         return None
     try:
         process = ProcessJudge(cfg.judge, task.id, cfg.seed, threads=cfg.threads)
     except JudgeProcessError as e:
-        if mode == "process":
-            raise ConfigError(f"labels.online_judge_process=process: {e}; use thread") from e
-        print(f"judgerl: online judge stays in this process ({e})")
-        return None
+        raise ConfigError(f"labels.online_judge_process=process: {e}; use thread") from e
     if process.id != judge_id:
         process.close()
         raise ConfigError(

@@ -43,10 +43,6 @@ from judgerl.config import JudgeConfig
 from judgerl.judges.base import JudgeConfigError, OnLabel
 from judgerl.types import Label, Query, TaskSpec
 
-LOCAL_MODEL_JUDGES = ("embedding", "gguf", "clip")
-"""Judge types that compute in this machine's interpreter (``labels.online_judge_process: auto`` moves them)."""
-
-
 _KEY_ENV = "JUDGERL_JUDGE_PROCESS_KEY"
 
 

@@ -70,9 +70,6 @@ def test_online_labelling_on_nethack_labels_fragments_of_running_episodes(tmp_pa
         "labels.online_fragment_steps=64",
         "labels.online_queries_per_rollout=8",
         "labels.online_refit_every=4",
-        # In the training process: a 2,048-step run ends before a judge process has loaded MiniLM
-        # (the process path has its own tests: tests/unit/test_judge_process.py, test_online_mode.py).
-        "labels.online_judge_process=thread",
     ]
     run_dir = run(load_config(packaged_config("nethack_motif_demo"), sets))
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
