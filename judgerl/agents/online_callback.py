@@ -52,6 +52,7 @@ class OnlineLabelling:
         labeller: OnlineLabeller,
         fitter: BackgroundFitter,
         recorder: EpisodeRecorder,
+        judge_process: ProcessJudge | None = None,
     ) -> None:
         self.cfg = cfg
         self.form = form
@@ -61,7 +62,7 @@ class OnlineLabelling:
         self.labeller = labeller
         self.fitter = fitter
         self.recorder = recorder
-        self.judge_process: ProcessJudge | None = None  # the judge's own process, when it has one
+        self.judge_process = judge_process  # the judge's own process (labels.online_judge_process), or None
         self.swaps = 0
         self.rollouts = 0
         self._episodes: list[Episode] = []
@@ -132,7 +133,7 @@ class OnlineLabelling:
         """
         self.labeller.close(self.cfg.labels.online_drain_s)
         if self.judge_process is not None and not self.labeller.busy:
-            self.judge_process.close()  # a batch still in flight after the drain keeps its (daemon) process
+            self.judge_process.close()  # a batch still in flight after the drain keeps its process; it exits with us
         self.fitter.close()
         if self.fitter.count() > self.fitter.fitted_on:
             self.fitter.fit_now()
@@ -226,8 +227,7 @@ def start_online(
     fitter.fitted_on = usable_before if fitted else 0
     recorder = EpisodeRecorder(task, venv.observation_space, venv.num_envs)
     venv.recorder = recorder
-    online = OnlineLabelling(cfg, form, venv, reward, plans[0], labeller, fitter, recorder)
-    online.judge_process = process
+    online = OnlineLabelling(cfg, form, venv, reward, plans[0], labeller, fitter, recorder, process)
     labeller.start()
     fitter.start()
     return online
