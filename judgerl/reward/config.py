@@ -117,6 +117,13 @@ class RewardConfig(_Stage):
         "(decision 0028); 0 = off; auto = 10 for tasks whose episodes terminate (absorbing states, e.g. CartPole), "
         "0 otherwise.",
     )
+    flatness_support: Literal["labelled", "box"] = Field(
+        "box",
+        description="States the flatness prior covers: labelled = the live steps of the labelled segments; box = "
+        "those plus 256 virtual live steps per minibatch, drawn uniformly from the per-feature range of the "
+        "labelled observations, so a slope in states the segments barely cover costs as much as one in the "
+        "crowded ones (decision 0036).",
+    )
     patience: int = Field(
         10, ge=1, description="Early stopping: epochs without validation-loss improvement before a member stops."
     )

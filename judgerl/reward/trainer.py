@@ -25,6 +25,7 @@ from judgerl.progress import progress_bar
 from judgerl.reward.bradley_terry import bt_loss
 from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.reward.features import SegmentBatch, stack_segments
+from judgerl.reward.flatness import BOX_ROWS, FeatureBox, flatness
 from judgerl.reward.mlp import RewardNet
 from judgerl.reward.threads import torch_threads
 from judgerl.types import Segment
@@ -80,20 +81,6 @@ def _step_rewards(net: RewardNet, batch: SegmentBatch, seg_idx: np.ndarray) -> t
     return net(batch.features[torch.as_tensor(seg_idx)])
 
 
-def _flatness(rewards: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
-    """Variance of the per-step reward over the live (real, non-absorbing) steps; 0 with fewer than 2.
-
-    Args:
-        rewards: Per-step rewards ``(S, T)``.
-        live: ``(S, T)`` weights, 1 on real non-absorbing steps, else 0.
-    """
-    n = live.sum()
-    if float(n) < 2:
-        return rewards.new_zeros(())
-    mean = (rewards * live).sum() / n
-    return (((rewards - mean) ** 2) * live).sum() / n
-
-
 def _flatness_weight(cfg: RewardConfig) -> float:
     """``cfg.flatness`` as a number; ``auto`` not resolved for a task (a bare ensemble) counts as 0."""
     return 0.0 if cfg.flatness == "auto" else float(cfg.flatness)
@@ -105,21 +92,27 @@ def _pair_loss(
     rows: np.ndarray,
     zero_absorbing: bool,
     noise: float = 0.0,
-    flatness: float = 0.0,
+    flat: float = 0.0,
+    virtual: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean BT loss of one member over the label rows ``rows``, plus ``flatness`` × the step-reward variance."""
+    """Mean BT loss of one member over the label rows ``rows``, plus ``flat`` × the step-reward variance.
+
+    ``virtual`` holds feature rows ``(V, F)`` of virtual live steps that join the variance
+    (``reward.flatness_support: box``), or ``None``.
+    """
     n = len(rows)
     seg_idx = np.concatenate([data.a[rows], data.b[rows]])
     per_step = _step_rewards(net, data.batch, seg_idx)
     idx = torch.as_tensor(seg_idx)
     ret = (per_step * data.batch.step_weights(zero_absorbing)[idx]).sum(dim=-1)
     loss = bt_loss(ret[:n], ret[n:], torch.as_tensor(data.targets[rows]), noise=noise)
-    if flatness > 0.0:
+    if flat > 0.0:
         # A prior that the reward is flat unless the labels say otherwise (decision 0028): with the
         # absorbing step pinned to 0, "this segment ended" is explained by a constant living reward,
         # and a slope across states must be paid for by labels that need it.
         live = data.batch.step_weights(zero_absorbing=True)[idx]  # real, non-absorbing steps
-        loss = loss + flatness * _flatness(per_step, live)
+        extra = net(virtual) if virtual is not None else None
+        loss = loss + flat * flatness(per_step, live, extra)
     return loss
 
 
@@ -132,20 +125,29 @@ def _train_member(
     zero_absorbing: bool,
     rng: np.random.Generator,
     tick: Callable[[], object] = lambda: None,
+    box: FeatureBox | None = None,
 ) -> int:
     """Train one member in place; keep the weights with the lowest monitored loss.
 
-    ``tick`` is called after every epoch (the fit's progress bar).
+    ``tick`` is called after every epoch (the fit's progress bar). With ``box``, each
+    minibatch's flatness term also covers fresh virtual live steps drawn from it, and the
+    monitored loss one fixed draw (so epochs compare on the same states).
 
     Returns:
         Number of epochs run.
     """
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     flat = _flatness_weight(cfg)
+    gen: torch.Generator | None = None
+    fixed: torch.Tensor | None = None
+    if box is not None and flat > 0.0:
+        # Drawn from rng only in this mode, so runs with ``flatness_support: labelled`` are unchanged.
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        fixed = box.sample(BOX_ROWS, gen)
     net.eval()
     with torch.no_grad():
         # The starting weights compete too: a warm start that new labels only make worse is kept.
-        best = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise, flat))
+        best = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise, flat, fixed))
     best_state = copy.deepcopy(net.state_dict())
     stale = 0
     epochs = 0
@@ -154,13 +156,15 @@ def _train_member(
         net.train()
         order = rng.permutation(train_rows)
         for start in range(0, len(order), cfg.batch_size):
-            loss = _pair_loss(net, data, order[start : start + cfg.batch_size], zero_absorbing, cfg.label_noise, flat)
+            virtual = box.sample(BOX_ROWS, gen) if box is not None and gen is not None else None
+            rows = order[start : start + cfg.batch_size]
+            loss = _pair_loss(net, data, rows, zero_absorbing, cfg.label_noise, flat, virtual)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         net.eval()
         with torch.no_grad():
-            monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise, flat))
+            monitored = float(_pair_loss(net, data, monitor_rows, zero_absorbing, cfg.label_noise, flat, fixed))
         tick()
         if monitored < best - _MIN_DELTA:
             best, stale = monitored, 0
@@ -271,13 +275,15 @@ def _fit(
         ensemble.restandardize(rows)
 
     monitor_rows = val_rows if n_val > 0 else train_rows
+    use_box = cfg.flatness_support == "box" and _flatness_weight(cfg) > 0.0
+    box = FeatureBox.of(data.batch, ensemble.featurizer.obs_dim) if use_box else None
     epochs = []
     with progress_bar(ensemble.size * cfg.epochs, "fit reward", unit="epoch") as bar:
         for net in ensemble.members:
             # Bootstrap only helps diversity when there is more than one member.
             resample = cfg.bootstrap and ensemble.size > 1
             boot = rng.choice(train_rows, size=len(train_rows), replace=True) if resample else train_rows
-            member = _train_member(net, data, boot, monitor_rows, cfg, ensemble.zero_absorbing, rng, bar.update)
+            member = _train_member(net, data, boot, monitor_rows, cfg, ensemble.zero_absorbing, rng, bar.update, box)
             bar.update(cfg.epochs - member)  # early stopping: the member's unused epochs
             epochs.append(member)
 

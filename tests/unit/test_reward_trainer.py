@@ -256,6 +256,49 @@ def test_flatness_prior_explains_endings_by_a_constant_not_a_slope():
     assert gaps[1.0] < 0.5 * gaps[0.0]
 
 
+def test_flatness_over_the_box_also_flattens_states_the_segments_barely_cover():
+    """Decision 0036: with ``flatness_support: box`` the prior also covers virtual live steps drawn over the
+    labelled range, so the reward is flat where few labelled steps lie (CartPole's track edge), not only in
+    the crowded centre. Labelled steps crowd near 0 and a few segments stretch the range to ±2; endings are
+    random, so a constant living reward explains every label."""
+
+    def seg(rng: np.random.Generator, spread: float) -> Segment:
+        end = int(rng.integers(2, T + 1))
+        obs = rng.normal(scale=spread, size=(T, OBS_DIM)).clip(-2, 2).astype(np.float32)
+        dones = (np.arange(T) >= end).astype(np.float32)
+        obs[end:] = 0.0
+        return Segment(obs, np.zeros((T, 1), np.float32), 1.0 - dones, dones)
+
+    spread = {}
+    for support in ("labelled", "box"):
+        per_seed = []
+        for seed in range(2):
+            rng = np.random.default_rng(seed)
+            segs = [seg(rng, 2.0 if i % 20 == 0 else 0.2) for i in range(120)]
+            data = [labelled(segs[i], segs[i + 1]) for i in range(0, 120, 2)]
+            ens, cfg = fresh(seed, flatness=10.0, flatness_support=support, ensemble_size=2, clip_to_data=False)
+            m = fit_preferences(ens, data, cfg, rng)
+            assert m["reward/train_accuracy"] > 0.9  # both explain the labels
+            probe = rng.uniform(-2, 2, (2000, OBS_DIM))
+            r = ens.predict(probe, np.zeros((2000, 1), np.float32))
+            assert r.mean() > 0  # living still pays
+            per_seed.append(float(r.std() / abs(r.mean())))
+        spread[support] = float(np.mean(per_seed))
+    assert spread["box"] < 0.5 * spread["labelled"], spread
+
+
+def test_the_flatness_support_changes_nothing_without_the_prior():
+    """With λ = 0 (Pendulum's ``auto``) the box is never drawn from: the fit is the same to the last bit."""
+    rng = np.random.default_rng(0)
+    data = [labelled(segment(rng), segment(rng)) for _ in range(40)]
+    weights = []
+    for support in ("labelled", "box"):
+        ens, cfg = fresh(0, flatness=0.0, flatness_support=support, ensemble_size=2, epochs=3)
+        fit_preferences(ens, data, cfg, np.random.default_rng(1))
+        weights.append(torch.cat([p.detach().reshape(-1) for m in ens.members for p in m.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+
+
 def test_flatness_auto_follows_whether_the_task_terminates():
     from judgerl.reward.config import resolve_flatness
 
