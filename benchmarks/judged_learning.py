@@ -51,7 +51,7 @@ from judgerl.loop_parts import ensure_run_id
 # (the oracle learning benchmark's budgets, benchmarks/learning.py, so the numbers compare).
 SETUPS = {
     "pendulum": ("pendulum/swingup-v0", "SAC", 8000, 12_000, 4, 1000),
-    "cartpole": ("cartpole/balance-v0", "PPO", 50_000, 100_000, 5, 2000),
+    "cartpole": ("cartpole/balance-v0", "PPO", 50_000, 300_000, 5, 2000),
 }
 # CartPole's pairs are the ones the reward ensemble disagrees on most (as in benchmarks/learning.py); the
 # pointwise form samples its segments at random.

@@ -73,6 +73,8 @@ def check_references(cfg: Any) -> None:
         )
     if cfg.judge.type == "clip" and (entry.fits is not None or cfg.reward.model == "zero_shot"):
         _check_clip(cfg, task)
+    if cfg.judge.zero_shot.actors > 0:
+        _check_score_actors(cfg)
     if cfg.query.sampler == "disagreement" and cfg.query.kind == "pointwise":
         raise ConfigError("query.sampler: the pointwise form samples at random; use sampler=random")
     if cfg.reward.model == "episode_classifier" and algo != "PPO":
@@ -146,3 +148,18 @@ def _check_clip(cfg: Any, task: Any) -> None:
         raise ConfigError(str(e)) from None
     if "frames" not in task.modalities:
         raise ConfigError(f"judge.type: the clip judge looks at rendered frames, and task {task.id} renders none")
+
+
+def _check_score_actors(cfg: Any) -> None:
+    """``judge.zero_shot.actors``: only the zero-shot reward scores through them, and they need Ray."""
+    import importlib.util
+
+    from judgerl.sweep.backends import RAY_INSTALL
+
+    if cfg.reward.model != "zero_shot":
+        raise ConfigError(
+            f"judge.zero_shot.actors: only reward.model=zero_shot scores through actors "
+            f"(reward.model is {cfg.reward.model}); set judge.zero_shot.actors=0"
+        )
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(f"judge.zero_shot.actors: scoring actors need Ray: {RAY_INSTALL}; or set actors=0")

@@ -128,6 +128,21 @@ class ZeroShotConfig(_Stage):
     device: str = Field(
         "auto", description="torch device for the embedding/CLIP model: auto = cuda when a GPU is visible, else cpu."
     )
+    actors: int = Field(
+        0,
+        ge=0,
+        description="reward.model=zero_shot: score frames/captions in this many Ray actors, each with its own copy "
+        "of the model, a batch split evenly over them (decision 0037); 0 = in the run's process. Needs the ray "
+        "extra.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Where the scoring actors run: None = a local Ray on 127.0.0.1 (or the Ray this run is already "
+        "part of, in a sweep); auto or host:port = an existing cluster.",
+    )
+    actor_gpus: float = Field(
+        0.0, ge=0.0, description="GPUs each scoring actor asks Ray for (a fraction shares one); 0 = CPU actors."
+    )
 
 
 class GGUFConfig(_Stage):

@@ -133,14 +133,24 @@ def _load_caption_preference(path: Path) -> Any:
 
 
 def _zero_shot(spec: RewardSpec) -> Any:
+    zs = spec.cfg.judge.zero_shot
+    pool = None
+    if zs.actors > 0:  # the encoding runs in Ray actors; cache, counters and contract stay here (decision 0037)
+        from judgerl.reward.score_pool import ActorPoolScorer
+
+        pool = ActorPoolScorer(spec.cfg.judge, spec.task, zs.actors, zs.ray_address, zs.actor_gpus)
     if spec.cfg.judge.type == "clip":
         from judgerl.judges.zero_shot import build_clip_judge
         from judgerl.reward.zero_shot_frames import ClipFrameReward
 
+        if pool is not None:
+            return ClipFrameReward(pool, frame_size=_zero_shot_frame_size(spec.cfg))
         return ClipFrameReward(build_clip_judge(spec.cfg.judge, spec.task, spec.seed))
     from judgerl.judges.zero_shot import build_embedding_judge
     from judgerl.reward.zero_shot_captions import ZeroShotReward
 
+    if pool is not None:
+        return ZeroShotReward(pool, captioner=spec.task.captioner)
     return ZeroShotReward(build_embedding_judge(spec.cfg.judge, spec.task, spec.seed))
 
 

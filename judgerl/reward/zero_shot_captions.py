@@ -7,12 +7,20 @@ CLIP are ``judgerl.reward.zero_shot_frames``. Nothing is fitted.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from judgerl.judges.zero_shot import EmbeddingJudge
 from judgerl.queries.segments import END_CAPTION
+
+
+class CaptionScorer(Protocol):
+    """What scores captions: ``EmbeddingJudge``, or ``ActorPoolScorer`` spreading it over Ray actors."""
+
+    def score_captions(self, captions: Sequence[str]) -> np.ndarray:
+        """Scores ``(N,)`` of ``N`` captions."""
+        ...
 
 
 class ZeroShotReward:
@@ -23,20 +31,21 @@ class ZeroShotReward:
     scores are memoised per caption in an LRU cache.
 
     Args:
-        judge: An ``EmbeddingJudge`` (anything with ``score_captions``).
+        judge: An ``EmbeddingJudge``, or a pool of Ray actors each holding one
+            (``judge.zero_shot.actors``); anything with ``score_captions``.
         captioner: Maps one observation ``(O,)`` to a caption; default: the
-            judge's task captioner.
+            judge's task captioner (required for a pool).
         cache_size: Most captions remembered.
     """
 
     def __init__(
         self,
-        judge: EmbeddingJudge,
+        judge: CaptionScorer,
         captioner: Callable[[np.ndarray], str] | None = None,
         cache_size: int = 65_536,
     ) -> None:
         self.judge = judge
-        self.captioner = captioner if captioner is not None else judge.task.captioner
+        self.captioner = captioner if captioner is not None else judge.task.captioner  # type: ignore[attr-defined]
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[str, float] = OrderedDict()
 

@@ -20,10 +20,17 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from typing import Protocol
 
 import numpy as np
 
-from judgerl.judges.zero_shot import ClipJudge
+
+class FrameScorer(Protocol):
+    """What encodes frames: ``ClipJudge``, or ``ActorPoolScorer`` spreading it over Ray actors."""
+
+    def score_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Scores ``(N,)`` of RGB frames ``(N, H, W, 3)`` uint8."""
+        ...
 
 
 def frame_key(frame: np.ndarray) -> bytes:
@@ -39,8 +46,10 @@ class ClipFrameReward:
     """A ``FrameRewardModel``: reward of a frame = ``ClipJudge``'s goal–baseline score of it.
 
     Args:
-        judge: The CLIP judge (model, goal and baseline texts, alpha).
-        frame_size: Side length of the frames the env renders for it; default: the model's ``image_size``.
+        judge: The CLIP judge (model, goal and baseline texts, alpha), or a pool of Ray actors
+            each holding one (``judge.zero_shot.actors``, ``judgerl.reward.score_pool``).
+        frame_size: Side length of the frames the env renders for it; default: the judge's model's
+            ``image_size`` (required for a pool).
         cache_size: Most frame scores remembered (LRU); 16 bytes of key and one float each.
 
     Attributes:
@@ -50,9 +59,9 @@ class ClipFrameReward:
         cache_hits: Frames answered from the cache (or repeated within one call).
     """
 
-    def __init__(self, judge: ClipJudge, frame_size: int | None = None, cache_size: int = 262_144) -> None:
+    def __init__(self, judge: FrameScorer, frame_size: int | None = None, cache_size: int = 262_144) -> None:
         self.judge = judge
-        self.frame_size = int(frame_size if frame_size is not None else judge.encoder.image_size)
+        self.frame_size = int(frame_size if frame_size is not None else judge.encoder.image_size)  # type: ignore[attr-defined]
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[bytes, float] = OrderedDict()
         self.encoder_calls = 0
