@@ -71,6 +71,8 @@ class PreflightThresholds:
     swap_warn: float = 0.8
     invalid_fail: float = 0.2
     invalid_warn: float = 0.05
+    # A judge that ties (almost) every pair says nothing; a correct CartPole judge ties often, never always.
+    tie_fail: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,11 @@ class PreflightReport:
         swap_consistency: Two-item forms only: agreement of each probe's answer with
             its swapped answer mapped back, in [0, 1].
         tie_rate: Two-item forms only: share of ``ok`` answers (both orders) that are ties.
+        order_consistency: A judge asked in both orders (``judge.both_orders``) only: share
+            of the probes' pairs whose two asked orders did not pick opposite segments,
+            i.e. the wrapped model's own swap consistency. ``both_orders`` turns the rest
+            into ties (or abstains), which would hide a model that always picks one
+            position behind a perfect ``swap_consistency``.
         proxy: What the reference judge answers when it is a proxy, not the
             truth (then ``agreement`` is ``None``); ``None`` for a true oracle.
         proxy_agreement: Agreement with the proxy on the probes it does not
@@ -132,6 +139,7 @@ class PreflightReport:
     n_compared: int = 0
     swap_consistency: float | None = None
     tie_rate: float | None = None
+    order_consistency: float | None = None
     proxy: str | None = None
     proxy_agreement: float | None = None
     auc: float | None = None
@@ -162,6 +170,7 @@ class PreflightReport:
             ("agreement", self.agreement),
             ("swap_consistency", self.swap_consistency),
             ("tie_rate", self.tie_rate),
+            ("order_consistency", self.order_consistency),
             ("proxy_agreement (PROXY, not ground truth)", self.proxy_agreement),
             ("auc", self.auc),
             ("invalid_rate", self.invalid_rate),
@@ -200,6 +209,25 @@ def _grade_low(name: str, value: float, fail: float, warn: float) -> CheckResult
 def _grade_high(name: str, value: float, fail: float, warn: float) -> CheckResult:
     verdict: Verdict = "fail" if value > fail else ("warn" if value > warn else "pass")
     return CheckResult(name, value, verdict, f"fail > {fail:g}, warn > {warn:g}")
+
+
+def _order_counts(judge: Any) -> tuple[float, float] | None:
+    """``(order disagreements, pairs asked in both orders)`` so far of the first wrapper that counts them."""
+    j = judge
+    while j is not None:
+        stats = getattr(j, "stats", None)
+        s = stats() if callable(stats) else {}
+        if "judge/swap_pairs" in s:
+            return float(s["judge/swap_disagreements"]), float(s["judge/swap_pairs"])
+        j = getattr(j, "inner", None)
+    return None
+
+
+def _order_consistency(before: tuple[float, float] | None, after: tuple[float, float] | None) -> float | None:
+    """1 − the share of pairs asked in both orders, between two counts, whose orders disagreed."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 1.0 - (after[0] - before[0]) / (after[1] - before[1])
 
 
 def _check_contract(
@@ -296,6 +324,7 @@ def check_judge(
     kind: QueryKind = probes[0].kind
 
     jid = _judge_id(judge)
+    orders_before = _order_counts(judge)
     labels, wall = _run(judge, task, probes)
     all_labels = list(labels)
     swap_consistency: float | None = None
@@ -312,6 +341,7 @@ def check_judge(
         swap_consistency = float(np.mean(scores)) if scores else None
         prefs = [lab.preference for lab in all_labels if lab.status == "ok" and lab.preference is not None]
         tie_rate = float(np.mean([p == 0.5 for p in prefs])) if prefs else None
+    order_consistency = _order_consistency(orders_before, _order_counts(judge))
     if _judge_id(judge) != jid:
         raise JudgeContractError(f"judge id changed between calls: {jid!r} -> {judge.id!r}")
 
@@ -337,6 +367,10 @@ def check_judge(
         checks.append(_grade_low("auc", auc, th.auc_fail, th.auc_warn))
     if swap_consistency is not None:
         checks.append(_grade_low("swap_consistency", swap_consistency, th.swap_fail, th.swap_warn))
+    if order_consistency is not None:
+        checks.append(_grade_low("order_consistency", order_consistency, th.swap_fail, th.swap_warn))
+    if tie_rate is not None and tie_rate > th.tie_fail:
+        checks.append(CheckResult("tie_rate", tie_rate, "fail", f"fail > {th.tie_fail:g} (no preference at all)"))
     if oracle is not None and proxy is None and agreement is None and auc is None:
         # Nothing to compare against (e.g. every probe had the same true return): never a silent pass.
         checks.append(CheckResult("oracle_comparison", float("nan"), "warn", "probes must differ in true return"))
@@ -356,6 +390,7 @@ def check_judge(
         n_compared=n_compared,
         swap_consistency=swap_consistency,
         tie_rate=tie_rate,
+        order_consistency=order_consistency,
         proxy=proxy,
         proxy_agreement=proxy_agreement,
         auc=auc,

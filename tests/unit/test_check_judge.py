@@ -64,6 +64,22 @@ def test_ties_count_half() -> None:
     assert rep.agreement == 0.5 and rep.swap_consistency == 1.0
 
 
+def test_a_position_biased_model_behind_both_orders_fails_on_order_consistency() -> None:
+    """Found with Qwen2.5-0.5B on NetHack caption pairs (it always answered the first message): asked in both
+    orders, every pair became a tie, which showed as swap consistency 1, tie rate 1 and a `pass`."""
+    from judgerl.judges.both_orders import BothOrders
+
+    rep = check_judge(BothOrders(ScriptedJudge(lambda t, q: 1.0)), TASK, pair_probes(40))  # no oracle, as on NetHack
+    assert rep.swap_consistency == 1.0 and rep.tie_rate == 1.0  # what hid the bias before
+    verdicts = {c.name: c.verdict for c in rep.checks}
+    assert rep.order_consistency == 0.0 and verdicts["order_consistency"] == "fail"
+    assert verdicts["tie_rate"] == "fail" and rep.overall == "fail"
+    # An unbiased model keeps its verdicts: the oracle asked in both orders always agrees with itself.
+    rep = check_judge(BothOrders(OracleJudge()), TASK, pair_probes(40), oracle=OracleJudge())
+    assert rep.order_consistency == 1.0 and rep.overall == "pass"
+    assert "tie_rate" not in {c.name for c in rep.checks}
+
+
 def test_no_oracle_still_measures_invalid_rate_and_latency() -> None:
     j = ScriptedJudge(lambda t, q: 1.0, fail_rate=0.5, delay_s=0.01)
     rep = check_judge(j, TASK, point_probes(20))
