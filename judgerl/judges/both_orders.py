@@ -182,3 +182,16 @@ class BothOrders:
             transient=status == "failed" and (p1.transient or p2.transient),
         )
         return Label(query_key=q.key, status=status, provenance=prov, preference=pref)
+
+
+def order_counts(judge: object) -> tuple[int, int] | None:
+    """``(order disagreements, pairs asked in both orders)`` so far of the ``BothOrders`` in ``judge``.
+
+    Follows wrapper judges through their ``inner`` attribute; ``None`` when none is ``BothOrders``.
+    """
+    j: object | None = judge
+    while j is not None:
+        if isinstance(j, BothOrders):
+            return j.position_bias_events, j.swap_pairs
+        j = getattr(j, "inner", None)
+    return None

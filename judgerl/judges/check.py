@@ -32,7 +32,7 @@ import numpy as np
 
 from judgerl.forms.registry import is_pair
 from judgerl.judges.base import Judge
-from judgerl.judges.both_orders import swapped
+from judgerl.judges.both_orders import order_counts, swapped
 from judgerl.judges.check_compare import compare_labels as _compare
 from judgerl.judges.check_compare import pair_score, rank_auc
 
@@ -211,25 +211,6 @@ def _grade_high(name: str, value: float, fail: float, warn: float) -> CheckResul
     return CheckResult(name, value, verdict, f"fail > {fail:g}, warn > {warn:g}")
 
 
-def _order_counts(judge: Any) -> tuple[float, float] | None:
-    """``(order disagreements, pairs asked in both orders)`` so far of the first wrapper that counts them."""
-    j = judge
-    while j is not None:
-        stats = getattr(j, "stats", None)
-        s = stats() if callable(stats) else {}
-        if "judge/swap_pairs" in s:
-            return float(s["judge/swap_disagreements"]), float(s["judge/swap_pairs"])
-        j = getattr(j, "inner", None)
-    return None
-
-
-def _order_consistency(before: tuple[float, float] | None, after: tuple[float, float] | None) -> float | None:
-    """1 − the share of pairs asked in both orders, between two counts, whose orders disagreed."""
-    if before is None or after is None or after[1] <= before[1]:
-        return None
-    return 1.0 - (after[0] - before[0]) / (after[1] - before[1])
-
-
 def _check_contract(
     judge: Judge,
     queries: Sequence[Query],
@@ -324,7 +305,7 @@ def check_judge(
     kind: QueryKind = probes[0].kind
 
     jid = _judge_id(judge)
-    orders_before = _order_counts(judge)
+    orders_before = order_counts(judge)
     labels, wall = _run(judge, task, probes)
     all_labels = list(labels)
     swap_consistency: float | None = None
@@ -341,7 +322,10 @@ def check_judge(
         swap_consistency = float(np.mean(scores)) if scores else None
         prefs = [lab.preference for lab in all_labels if lab.status == "ok" and lab.preference is not None]
         tie_rate = float(np.mean([p == 0.5 for p in prefs])) if prefs else None
-    order_consistency = _order_consistency(orders_before, _order_counts(judge))
+    orders_after = order_counts(judge)
+    order_consistency: float | None = None
+    if orders_before is not None and orders_after is not None and orders_after[1] > orders_before[1]:
+        order_consistency = 1.0 - (orders_after[0] - orders_before[0]) / (orders_after[1] - orders_before[1])
     if _judge_id(judge) != jid:
         raise JudgeContractError(f"judge id changed between calls: {jid!r} -> {judge.id!r}")
 

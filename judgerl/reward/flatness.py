@@ -62,7 +62,7 @@ class FeatureBox:
     @classmethod
     def of(cls, batch: SegmentBatch, obs_dim: int) -> FeatureBox | None:
         """The box of the live steps of ``batch``; ``None`` without any live step."""
-        live = (batch.valid * (1.0 - batch.absorbing)) > 0
+        live = batch.step_weights(zero_absorbing=True) > 0  # real, non-absorbing steps
         rows = batch.features[live]
         if len(rows) == 0:
             return None
