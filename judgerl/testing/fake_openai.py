@@ -82,13 +82,22 @@ class _Handler(BaseHTTPRequestHandler):
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
         except OSError:  # the client gave up (timeout) or the server went down: not delivered
             self.close_connection = True
             return
-        if self.record is not None:
-            self.server.fake._delivered(self.record)
+        # The client can hold the whole answer a moment before this thread marks it delivered;
+        # FakeOpenAIServer.records waits while any answer is between those two points.
+        fake = self.server.fake
+        fake._writing(+1)
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+            if self.record is not None:
+                fake._delivered(self.record)
+        except OSError:
+            self.close_connection = True
+        finally:
+            fake._writing(-1)
 
     def _error(
         self, status: int, message: str, param: str | None = None, headers: Mapping[str, str] | None = None
@@ -219,13 +228,14 @@ class FakeOpenAIServer:
         self.reject_params = tuple(reject_params)
         self.ignore_params = tuple(ignore_params)
         self.api_key, self.model = api_key, model
-        self.records: list[RequestRecord] = []
+        self._records: list[RequestRecord] = []
+        self._n_writing = 0  # answers being written, not yet marked delivered
         self._slots: contextlib.AbstractContextManager[Any] = (
             threading.BoundedSemaphore(max_concurrency) if max_concurrency else contextlib.nullcontext()
         )
         self._script = list(script)
         self._rng = random.Random(seed)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._httpd = _Server((host, port))
         self._httpd.fake = self
         self._port = int(self._httpd.server_address[1])  # kept across down()/up(): clients reconnect to it
@@ -249,10 +259,21 @@ class FakeOpenAIServer:
         return f"http://{self.host}:{self.port}/v1"
 
     @property
+    def records(self) -> list[RequestRecord]:
+        """Every request so far in arrival order (a copy), each answer written by now marked delivered.
+
+        Waits (at most 2 s) for answers being written: a client returns as soon as it has read
+        its answer, a moment before the server's thread marks the record, and tests read this then.
+        """
+        with self._lock:
+            self._lock.wait_for(lambda: self._n_writing == 0, timeout=2.0)
+            return list(self._records)
+
+    @property
     def stats(self) -> dict[str, int]:
         """Requests per outcome, plus ``requests`` (all of them)."""
         with self._lock:
-            c = Counter(r.outcome for r in self.records)
+            c = Counter(r.outcome for r in self._records)
         return {"requests": sum(c.values()), **c}
 
     def start(self) -> FakeOpenAIServer:
@@ -309,7 +330,7 @@ class FakeOpenAIServer:
         """
 
         def run() -> None:
-            while after_first_request and not self.records and not self._stopped:
+            while after_first_request and not self._records and not self._stopped:
                 time.sleep(0.01)
             time.sleep(after_s)
             self.down()
@@ -342,13 +363,20 @@ class FakeOpenAIServer:
         body = {k: v for k, v in req.items() if k != "messages"}
         record = RequestRecord(outcome, request_text(req), n_images, body, time.monotonic(), has_auth)
         with self._lock:
-            self.records.append(record)
-            return len(self.records) - 1
+            self._records.append(record)
+            return len(self._records) - 1
 
     def _delivered(self, index: int) -> None:
         """Mark request ``index``'s answer as written to the client."""
         with self._lock:
-            self.records[index] = replace(self.records[index], delivered=True)
+            self._records[index] = replace(self._records[index], delivered=True)
+
+    def _writing(self, delta: int) -> None:
+        """Count an answer that starts (+1) or ends (-1) being written; wake :attr:`records` at zero."""
+        with self._lock:
+            self._n_writing += delta
+            if self._n_writing == 0:
+                self._lock.notify_all()
 
     def _completion(self, req: Mapping[str, Any], outcome: str) -> dict[str, Any]:
         reply = self.responder(dict(req))
