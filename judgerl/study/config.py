@@ -110,7 +110,12 @@ class StudyEvalConfig(_Stage):
 
     episodes: int = Field(10_000, ge=1, description="Evaluation episodes per policy (batched env, sampled actions).")
     deterministic: bool = Field(False, description="Greedy actions in evaluation (seed 003 sampled them).")
-    gif_episodes: int = Field(3, ge=0, le=20, description="Episodes rendered into each policy's GIF (0 = none).")
+    gif_episodes: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Episodes rendered into each policy's GIF (0 = none, and no agent GIFs in the loop runs' reports either).",
+    )
     gif_tile: int = Field(16, ge=8, le=32, description="Pixels per tile in the GIFs.")
 
 

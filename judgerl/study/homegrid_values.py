@@ -112,12 +112,15 @@ def feedback_run(cfg: StudyConfig) -> RunConfig:
 
 
 def _eval(cfg: StudyConfig) -> dict[str, Any]:
-    return {
+    ev: dict[str, Any] = {
         "episodes": cfg.eval.episodes,
         "deterministic": cfg.eval.deterministic,
         "per_iteration": False,
         "fresh_agent": False,
     }
+    if not cfg.eval.gif_episodes:  # "no GIFs" holds for the loop runs' reports too
+        ev["gif_frames"] = 0
+    return ev
 
 
 def run_study(cfg: StudyConfig) -> Path:

@@ -24,6 +24,7 @@ TINY = [
     "feedback.timesteps=512",
     "feedback.n_envs=4",
     "eval.episodes=50",
+    "eval.gif_episodes=0",  # no GIFs, here or in the loop runs' reports (test_study_is_two_loop_runs... draws them)
 ]
 
 
@@ -36,7 +37,7 @@ def _run(tmp_path: Path, name: str, extra: Sequence[str] = ()) -> int:
 
 def test_study_is_two_loop_runs_and_resumes_for_free(tmp_path: Path) -> None:
     torch.set_num_threads(1)
-    assert _run(tmp_path, "s", ["eval.gif_episodes=1"]) == 0
+    assert _run(tmp_path, "s", ["eval.gif_episodes=1", "eval.gif_tile=8"]) == 0
     study = tmp_path / "s"
     for name in ("config.yaml", "study.json", "report.html", "media/naive.gif", "media/feedback.gif", "runs.yaml"):
         assert (study / name).exists(), name
@@ -65,6 +66,7 @@ def test_study_is_two_loop_runs_and_resumes_for_free(tmp_path: Path) -> None:
 
     with Image.open(study / "media" / "naive.gif") as gif:
         assert gif.info["duration"] == 250
+    assert (study / "feedback" / "media" / "agent_end.gif").exists()  # GIFs asked for: the loop runs draw theirs
 
     # Lose the feedback run's classifier, agent and progress: the verdicts come back from the store, unpaid.
     for name in ("reward_model.pt", "agent.zip", "state.json", "eval.json"):
@@ -114,7 +116,8 @@ class _InvertedOracle(_FlakyOracle):
 
 def test_failed_verdicts_are_excluded_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("judgerl.loop.make_judge", lambda cfg, task, seed: _FlakyOracle())
-    assert _run(tmp_path, "f", ["eval.gif_episodes=0"]) == 0
+    assert _run(tmp_path, "f") == 0
+    assert not list((tmp_path / "f").rglob("*.gif"))  # eval.gif_episodes=0: no GIFs, not even in the loop runs
     judge = json.loads((tmp_path / "f" / "study.json").read_text())["judge"]
     assert judge["study/verdicts_unusable"] > 0
     assert judge["study/verdicts_ok"] + judge["study/verdicts_unusable"] == judge["study/judge_calls"]
