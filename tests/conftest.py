@@ -27,3 +27,34 @@ def pytest_configure(config: pytest.Config) -> None:
     import torch
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+# Longest first (decision 0030): xdist hands whole files to the next free worker in collection order, so a
+# long file collected last runs alone while the other worker idles (the Ray pool's file, 15-30 s, used to be
+# among the last). Order: the two longest smoke files, the other smoke files, the unit files of 5-30 s (the
+# Ray pool's not beside the Ray sweep: two local Rays starting at once slowed both), then the rest (mostly
+# under 3 s each), which fill both workers evenly at the end.
+HEAD = ("tests/smoke/test_sweep.py", "tests/smoke/test_fault_suite.py")
+LONG_UNIT = (
+    "tests/unit/test_score_pool.py",
+    "tests/unit/test_check_judge_factory.py",
+    "tests/unit/test_feedback_changes_the_policy.py",
+    "tests/unit/test_gguf.py",
+    "tests/unit/test_reward_trainer.py",
+    "tests/unit/test_report.py",
+    "tests/unit/test_caption_reward.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    if path in HEAD:
+        return HEAD.index(path)
+    if path.startswith("tests/smoke/"):
+        return len(HEAD)
+    return len(HEAD) + 1 + LONG_UNIT.index(path) if path in LONG_UNIT else len(HEAD) + 1 + len(LONG_UNIT)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the files longest first (a stable sort: tests keep their order within a file)."""
+    items.sort(key=_rank)

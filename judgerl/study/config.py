@@ -114,7 +114,8 @@ class StudyEvalConfig(_Stage):
         3,
         ge=0,
         le=20,
-        description="Episodes rendered into each policy's GIF (0 = none, and no agent GIFs in the loop runs' reports either).",
+        description="Episodes rendered into each policy's GIF (0 = none, and no agent GIFs in the loop runs' "
+        "reports either).",
     )
     gif_tile: int = Field(16, ge=8, le=32, description="Pixels per tile in the GIFs.")
 
