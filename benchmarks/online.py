@@ -13,24 +13,34 @@ while an online run's judge works in a background thread during ``train``.
 - ``online_nofit`` (only with ``--modes``): online with background refits off
   (``labels.online_refit_every`` above the budget), which isolates what the fitter costs.
 
+The fake server runs in a process of its own by default (``--server process``), as a real
+model server does: in the training process (``--server thread``) its request handling
+competes with the agent for the interpreter lock, which a user's run never pays for.
+
 ``--repeats`` runs the modes interleaved (none, online, blocking, none, ...) and the
 table shows each mode's median; the load average is printed because the machine may be
 shared.
 
 Usage: python benchmarks/online.py [--latencies 0.2 2] [--steps 16384] [--labels 32] [--repeats 3]
-       [--modes none online blocking online_nofit] [--out FILE.json]
+       [--modes none online blocking online_nofit] [--server process|thread] [--out FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from judgerl.config import load_config
 from judgerl.loop import run
@@ -39,9 +49,29 @@ from judgerl.testing.fake_openai import FakeOpenAIServer
 STAGES = ("collect", "query", "judge", "fit", "train")
 
 
-def one_run(mode: str, latency: float, steps: int, labels: int, root: Path, rep: int = 0) -> dict[str, Any]:
+@contextlib.contextmanager
+def fake_server(latency: float, where: str) -> Iterator[tuple[str, Any]]:
+    """A fake OpenAI server answering after ``latency`` s; yields (base_url, a function returning its stats)."""
+    if where == "thread":
+        with FakeOpenAIServer(latency_s=latency) as srv:
+            yield srv.base_url, lambda: srv.stats
+        return
+    cmd = [sys.executable, "-m", "judgerl.testing.fake_openai", "--port", "0", "--latency", str(latency)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" on ")[1].split(" ")[0]  # "fake OpenAI server on URL (...)"
+        yield url, lambda: httpx.get(f"{url}/stats", timeout=10.0).json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def one_run(
+    mode: str, latency: float, steps: int, labels: int, root: Path, rep: int = 0, server: str = "process"
+) -> dict[str, Any]:
     """One run; returns its throughput and label numbers."""
-    with FakeOpenAIServer(latency_s=latency) as srv:
+    with fake_server(latency, server) as (base_url, server_stats):
         sets = [
             f"runs_dir={root}",
             f"name={mode}-{latency}-r{rep}",
@@ -51,7 +81,7 @@ def one_run(mode: str, latency: float, steps: int, labels: int, root: Path, rep:
             "judge.client.model=fake",
             "judge.client.api_key_env=",
             "judge.client.logprobs=false",
-            f"judge.client.base_url={srv.base_url}",
+            f"judge.client.base_url={base_url}",
             "iterations=4",
             "collect_steps=500",
             f"labels.total={labels}",
@@ -73,6 +103,7 @@ def one_run(mode: str, latency: float, steps: int, labels: int, root: Path, rep:
         t0 = time.perf_counter()
         run_dir = run(load_config(None, sets))
         wall = time.perf_counter() - t0
+        requests = server_stats()["requests"]
     ev = json.loads((run_dir / "eval.json").read_text())
     busy = sum(float(ev.get(f"time/{s}_s", 0.0)) for s in STAGES)
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -88,7 +119,8 @@ def one_run(mode: str, latency: float, steps: int, labels: int, root: Path, rep:
         "labels_ok": ev.get("labels/ok", 0.0),
         "labels_per_s": last.get("labels/per_s"),
         "swaps": last.get("reward/swaps"),
-        "server_requests": srv.stats["requests"],
+        "server_requests": requests,
+        "server": server,
         "return_mean": ev["eval/return_mean"],
     }
 
@@ -102,6 +134,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="runs per (latency, mode), interleaved")
     modes = ["none", "online", "blocking", "online_nofit"]
     ap.add_argument("--modes", nargs="+", default=modes[:3], choices=modes)
+    ap.add_argument("--server", choices=["process", "thread"], default="process", help="where the fake server runs")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if "none" not in args.modes:
@@ -111,7 +144,7 @@ def main() -> None:
         for latency in args.latencies:
             for rep in range(args.repeats):
                 for mode in args.modes:
-                    row = one_run(mode, latency, args.steps, args.labels, Path(tmp), rep)
+                    row = one_run(mode, latency, args.steps, args.labels, Path(tmp), rep, args.server)
                     row["loadavg_1m"] = os.getloadavg()[0]
                     rows.append(row)
                     print(json.dumps(row), flush=True)

@@ -106,13 +106,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(err).encode(), headers)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        """Serve ``/v1/models``."""
+        """Serve ``/v1/models``, and ``/v1/stats`` (requests per outcome, for a server in another process)."""
         if self.path.rstrip("/").endswith("/models"):
             data = {
                 "object": "list",
                 "data": [{"id": self.server.fake.model, "object": "model", "owned_by": "judgerl"}],
             }
             self._send(200, json.dumps(data).encode())
+        elif self.path.rstrip("/").endswith("/stats"):
+            self._send(200, json.dumps(self.server.fake.stats).encode())
         else:
             self._error(404, f"no route {self.path}")
 

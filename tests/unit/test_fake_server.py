@@ -168,6 +168,8 @@ def test_runs_as_a_module() -> None:
         url = line.split(" on ")[1].split(" ")[0]
         r = httpx.post(f"{url}/chat/completions", json=_body(), timeout=5.0)
         assert r.json()["choices"][0]["message"]["content"] == "B"
+        # Its request counts, from another process: what a benchmark reads instead of .stats.
+        assert httpx.get(f"{url}/stats", timeout=5.0).json() == {"requests": 1, "ok": 1}
     finally:
         proc.terminate()
         proc.wait(timeout=5)
