@@ -11,7 +11,9 @@ while an online run's judge works in a background thread during ``train``.
 - ``online``: ``labels.mode: online`` (decision 0027);
 - ``blocking``: ``labels.mode: blocking`` (collect, judge everything, fit, train);
 - ``online_nofit`` (only with ``--modes``): online with background refits off
-  (``labels.online_refit_every`` above the budget), which isolates what the fitter costs.
+  (``labels.online_refit_every`` above the budget), which isolates what the fitter costs;
+- ``online_fitproc`` (only with ``--modes``): online with the refits in a process of
+  their own (``labels.online_fit_process: process``, decision 0038).
 
 The fake server runs in a process of its own by default (``--server process``), as a real
 model server does: in the training process (``--server thread``) its request handling
@@ -22,7 +24,7 @@ table shows each mode's median; the load average is printed because the machine 
 shared.
 
 Usage: python benchmarks/online.py [--latencies 0.2 2] [--steps 16384] [--labels 32] [--repeats 3]
-       [--modes none online blocking online_nofit] [--server process|thread] [--out FILE.json]
+       [--modes none online blocking online_nofit online_fitproc] [--server process|thread] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def one_run(
             sets.append("reward.model=none")
         elif mode == "online_nofit":
             sets += ["labels.mode=online", f"labels.online_refit_every={labels + 1}"]
+        elif mode == "online_fitproc":
+            sets += ["labels.mode=online", "labels.online_fit_process=process"]
         else:
             sets.append(f"labels.mode={mode}")
         t0 = time.perf_counter()
@@ -132,7 +136,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=16384)
     ap.add_argument("--labels", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=1, help="runs per (latency, mode), interleaved")
-    modes = ["none", "online", "blocking", "online_nofit"]
+    modes = ["none", "online", "blocking", "online_nofit", "online_fitproc"]
     ap.add_argument("--modes", nargs="+", default=modes[:3], choices=modes)
     ap.add_argument("--server", choices=["process", "thread"], default="process", help="where the fake server runs")
     ap.add_argument("--out", type=Path, default=None)

@@ -154,6 +154,13 @@ class LabelConfig(_Stage):
         "process of its own (the model is loaded there once more; for judges that compute in Python, e.g. "
         "embedding, gguf, clip, on a machine with a core to spare; decision 0035).",
     )
+    online_fit_process: Literal["thread", "process"] = Field(
+        "thread",
+        description="Online mode: where the background refits compute. thread: in the training process; process: "
+        "in a process of its own, so a fit does not hold the interpreter lock between the agent's steps (a "
+        "fast agent, e.g. PPO on CartPole, on a machine with a core to spare; the reward model must pickle; "
+        "decision 0038).",
+    )
     online_batch: int = Field(4, ge=1, description="Online mode: queries sent to the judge per call.")
     online_refit_every: int = Field(
         8, ge=1, description="Online mode: new usable labels that trigger a background refit of the reward model."

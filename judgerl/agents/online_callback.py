@@ -20,6 +20,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from judgerl.agents.replay import relabel_replay_buffer
+from judgerl.child_process import HelperProcessError
 from judgerl.config import RunConfig
 from judgerl.configbase import ConfigError
 from judgerl.envs.episode_recorder import EpisodeRecorder
@@ -123,6 +124,7 @@ class OnlineLabelling:
             "reward/swaps": float(self.swaps),
             "reward/online_fits": float(self.fitter.fits),
             "reward/online_fit_errors": float(self.fitter.errors),
+            "reward/online_fit_restarts": float(getattr(self.fitter, "restarts", 0)),
         }
 
     def close(self) -> Any:
@@ -211,7 +213,8 @@ def start_online(
         policy=labels.online_queue_policy,
         batch=labels.online_batch,
     )
-    fitter = BackgroundFitter(
+    fitter = _fitter(
+        cfg,
         reward,
         store,
         judge.id,
@@ -231,6 +234,22 @@ def start_online(
     labeller.start()
     fitter.start()
     return online
+
+
+def _fitter(cfg: RunConfig, *args: Any, **kwargs: Any) -> BackgroundFitter:
+    """The background fitter: in a thread, or with its fits in a process (``labels.online_fit_process``).
+
+    Raises:
+        ConfigError: The fit process could not start (e.g. a reward model that does not pickle).
+    """
+    if cfg.labels.online_fit_process != "process":
+        return BackgroundFitter(*args, **kwargs)
+    from judgerl.reward.fit_process import ProcessFitter
+
+    try:
+        return ProcessFitter(*args, threads=cfg.threads, **kwargs)
+    except HelperProcessError as e:
+        raise ConfigError(f"labels.online_fit_process=process: {e}; use thread") from e
 
 
 def _judge_process(cfg: RunConfig, task: TaskSpec, judge_id: str) -> ProcessJudge | None:

@@ -16,37 +16,26 @@ commits it at once). A child that dies is started again on the next batch; the
 batch it held is asked again by the online labeller (its restart logic), and
 nothing it never reported was stored.
 
-The child is ``python -m judgerl.labels.judge_process`` started with
-:mod:`subprocess`, not a :mod:`multiprocessing` spawn: a spawned child re-imports the
-parent's main script, so a user's script without an ``if __name__ == "__main__"``
-guard would run its own work again in the child. It connects back over a
-loopback socket and both sides prove they hold a per-child random key
-(``multiprocessing.connection``'s challenge) before any pickle is exchanged.
+The child is ``python -m judgerl.labels.judge_process``, started and connected
+by :class:`~judgerl.child_process.HelperProcess` (a subprocess, not a
+multiprocessing spawn; an authenticated loopback socket).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Sequence
-from multiprocessing import AuthenticationError
-from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
+from multiprocessing.connection import Connection
 from typing import Any
 
+from judgerl.child_process import HelperProcess, HelperProcessError, connect_back
 from judgerl.config import JudgeConfig
 from judgerl.judges.base import JudgeConfigError, OnLabel
 from judgerl.types import Label, Query, TaskSpec
 
-_KEY_ENV = "JUDGERL_JUDGE_PROCESS_KEY"
 
-
-class JudgeProcessError(RuntimeError):
+class JudgeProcessError(HelperProcessError):
     """The judge process could not start (its message says why) or died mid-batch."""
 
 
@@ -122,35 +111,14 @@ class ProcessJudge:
         self._start()
 
     def _start(self) -> None:
-        key = secrets.token_bytes(32)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
-            server.bind(("127.0.0.1", 0))  # loopback only
-            server.listen(1)
-            server.settimeout(0.5)
-            host, port = server.getsockname()
-            env = {**os.environ, _KEY_ENV: key.hex()}
-            cmd = [sys.executable, "-m", "judgerl.labels.judge_process", f"{host}:{port}"]
-            self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
-            deadline = time.monotonic() + self.start_timeout_s
-            while True:
-                try:
-                    sock, _ = server.accept()
-                    break
-                except TimeoutError:
-                    if self._proc.poll() is not None or time.monotonic() > deadline:
-                        self._proc.kill()
-                        self._proc.wait()
-                        raise JudgeProcessError(
-                            f"the judge process did not connect (exit code {self._proc.returncode})"
-                        ) from None
-        sock.settimeout(None)
-        self._conn = Connection(sock.detach())
         try:
-            deliver_challenge(self._conn, key)
-            answer_challenge(self._conn, key)
-            self._conn.send(("init", *self._args))
-            msg = self._recv(max(1.0, deadline - time.monotonic()))
-        except (AuthenticationError, JudgeProcessError, OSError, EOFError) as e:
+            self._child = HelperProcess("judgerl.labels.judge_process", "the judge process", self.start_timeout_s)
+        except HelperProcessError as e:
+            raise JudgeProcessError(str(e)) from None
+        try:
+            self._child.send(("init", *self._args))
+            msg = self._recv(max(1.0, self._child.deadline - time.monotonic()))
+        except (JudgeProcessError, HelperProcessError) as e:
             self.close()
             raise JudgeProcessError(f"the judge process could not start: {e}") from e
         if msg[0] != "ready":
@@ -162,21 +130,14 @@ class ProcessJudge:
         self._id = msg[1]
 
     def _alive(self) -> bool:
-        return self._proc.poll() is None
+        return self._child.alive()
 
     def _recv(self, timeout: float | None) -> Any:
         """The child's next message; raises :class:`JudgeProcessError` if it died or ``timeout`` passed."""
-        waited = 0.0
-        while not self._conn.poll(0.5):
-            waited += 0.5
-            if not self._alive() and not self._conn.poll(0):
-                raise JudgeProcessError(f"the judge process died (exit code {self._proc.returncode})")
-            if timeout is not None and waited >= timeout:
-                raise JudgeProcessError(f"the judge process did not answer within {timeout:.0f} s")
         try:
-            return self._conn.recv()
-        except (EOFError, OSError) as e:
-            raise JudgeProcessError(f"the judge process died (exit code {self._proc.poll()})") from e
+            return self._child.recv(timeout)
+        except HelperProcessError as e:
+            raise JudgeProcessError(str(e)) from None
 
     @property
     def id(self) -> str:
@@ -194,7 +155,10 @@ class ProcessJudge:
         if not self._alive():
             self.restarts += 1
             self._start()
-        self._conn.send(("judge", list(queries)))
+        try:
+            self._child.send(("judge", list(queries)))
+        except HelperProcessError as e:
+            raise JudgeProcessError(str(e)) from None
         while True:
             msg = self._recv(None)
             if msg[0] == "label":
@@ -214,26 +178,12 @@ class ProcessJudge:
 
     def close(self) -> None:
         """Stop the child (at once if it does not stop by itself within 5 s)."""
-        if self._alive():
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self._conn.send(("stop",))
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=5)
-        if self._alive():
-            self._proc.kill()
-            self._proc.wait(timeout=5)
-        self._conn.close()
+        self._child.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The child's entry point: connect to ``HOST:PORT``, prove the key, then :func:`_serve`."""
-    address = (argv if argv is not None else sys.argv[1:])[0]
-    host, port = address.rsplit(":", 1)
-    key = bytes.fromhex(os.environ.pop(_KEY_ENV))
-    sock = socket.create_connection((host, int(port)))
-    conn = Connection(sock.detach())
-    answer_challenge(conn, key)
-    deliver_challenge(conn, key)
+    """The child's entry point: connect back to the parent, then :func:`_serve`."""
+    conn = connect_back(argv)
     _, judge_cfg, task_id, seed, threads = conn.recv()
     _serve(conn, judge_cfg, task_id, seed, threads)
 

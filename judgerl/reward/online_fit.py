@@ -103,7 +103,7 @@ class BackgroundFitter:
             self.fitted_on = n
             if len(targets) == 0:
                 return False
-            metrics = self.working.fit(targets, rng)
+            metrics = self._fit(targets, rng)
             if self.path is not None:
                 info = CheckpointInfo(
                     iteration=self.iteration(), stage="online", labels=len(targets), extra={"metrics": metrics}
@@ -115,6 +115,10 @@ class BackgroundFitter:
                 self.fits += 1
                 self.last_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
             return True
+
+    def _fit(self, targets: Any, rng: np.random.Generator) -> dict[str, float]:
+        """Fit :attr:`working` on ``targets`` (warm start); returns the fit's metrics."""
+        return dict(self.working.fit(targets, rng))
 
     def close(self) -> None:
         """Stop the thread after its current fit."""

@@ -75,7 +75,7 @@ def test_the_agent_trains_while_a_slow_judge_labels_and_refits_are_swapped_in(tm
     assert 2 <= ev["labels/ok"] <= 6
 
 
-def test_the_label_budget_stops_labelling_while_training_goes_on(tmp_path: Path) -> None:
+def test_the_label_budget_stops_labelling_while_training_goes_on_judge_and_fits_in_processes(tmp_path: Path) -> None:
     ev = online_run(
         tmp_path,
         "budget",
@@ -85,9 +85,12 @@ def test_the_label_budget_stops_labelling_while_training_goes_on(tmp_path: Path)
             "labels.online_refit_every=4",
             "agent.total_timesteps=8192",
             "labels.online_judge_process=process",  # the judge in a process of its own, through the same store
+            "labels.online_fit_process=process",  # and the refits in another
         ],
     )
     assert ev["last"]["labels/judge_process"] == 1.0
+    assert ev["last"]["reward/online_fits"] >= 2 and ev["last"]["reward/online_fit_errors"] == 0
+    assert ev["last"]["reward/online_fit_restarts"] == 0
     assert ev["labels/queries"] == 8 and ev["labels/ok"] == 8  # exactly the budget, every query answered
     # Once the budget is queued the producer builds no more queries (no work for nothing).
     assert ev["last"]["labels/offered"] == 8 and ev["last"]["labels/budget_left"] == 0

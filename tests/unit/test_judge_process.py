@@ -40,14 +40,14 @@ def test_a_judge_in_a_process_answers_like_the_one_here_and_comes_back_after_a_k
         ]
         assert sorted(k for k, _ in heard) == sorted(q.key for q in queries)  # each label reported as it came
         assert all(lab.query_key == k for k, lab in heard)
-        judge._proc.kill()  # a child that dies between batches is started again by the next one
-        judge._proc.wait()
+        judge._child.proc.kill()  # a child that dies between batches is started again by the next one
+        judge._child.proc.wait()
         again = judge.judge(TASK, queries[:2])
         assert [a.preference for a in again] == [w.preference for w in want[:2]]
         assert judge.metrics()["judge/process_restarts"] == 1.0
     finally:
         judge.close()
-    assert judge._proc.poll() is not None
+    assert judge._child.proc.poll() is not None
 
 
 def test_a_judge_the_child_cannot_build_is_a_clear_error() -> None:
