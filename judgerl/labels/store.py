@@ -376,6 +376,7 @@ class LabelStore:
         statuses: Sequence[str] = ("ok",),
         min_iteration: int | None = None,
         run_id: str | None = None,
+        memo: dict[str, Segment] | None = None,
     ) -> list[tuple[Query, Label]]:
         """The effective labels (see :meth:`cached`) with their queries, for reward fitting.
 
@@ -390,12 +391,14 @@ class LabelStore:
             run_id: Only labels of this run's queries (whichever run bought
                 them: labels are shared through the cache), with the run's
                 own iterations; ``None``: every registered query (legacy).
+            memo: Segments already decoded, by ``Segment.key`` (filled with those decoded here): a
+                caller that reads the labels again and again (the online refits) decodes each once.
 
         Returns:
             ``(query, label)`` pairs ordered by when the label was written.
         """
         rows = labelled_rows(self._read, judge_id, statuses, min_iteration, run_id)
-        memo: dict[str, Segment] = {}
+        memo = {} if memo is None else memo
         return [(self._query_from(r["q_kind"], r["q_segment_keys"], memo), label_from_row(r)) for r in rows]
 
     def stats(self, judge_id: str | None = None, run_id: str | None = None) -> dict[str, float]:

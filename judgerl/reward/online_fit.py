@@ -76,6 +76,7 @@ class BackgroundFitter:
         self.last_metrics: dict[str, float] = {}
         self.fitted_on = 0  # usable-label count at the last fit
         self._ready: Any = None
+        self._segments: dict[str, Any] = {}  # decoded once, reused by every later fit (content-addressed)
         self._lock = threading.Lock()
         self._fit_lock = threading.Lock()  # the thread's fit and a final fit never overlap
         self._stop = threading.Event()
@@ -96,7 +97,8 @@ class BackgroundFitter:
         with self._fit_lock:
             n = self.count()
             labelled = sorted(
-                self.store.labelled(self.judge_id, min_iteration=0, run_id=self.run_id), key=lambda r: r[1].query_key
+                self.store.labelled(self.judge_id, min_iteration=0, run_id=self.run_id, memo=self._segments),
+                key=lambda r: r[1].query_key,
             )
             rng = np.random.default_rng([self.seed, 1, 0x0A11, self.fits])
             targets = self.form.targets(labelled, rng, self.plan)
