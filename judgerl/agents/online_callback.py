@@ -136,9 +136,12 @@ class OnlineLabelling:
         self.labeller.close(self.cfg.labels.online_drain_s)
         if self.judge_process is not None and not self.labeller.busy:
             self.judge_process.close()  # a batch still in flight after the drain keeps its process; it exits with us
-        self.fitter.close()
-        if self.fitter.count() > self.fitter.fitted_on:
-            self.fitter.fit_now()
+        self.fitter.stop()
+        try:
+            if self.fitter.count() > self.fitter.fitted_on:
+                self.fitter.fit_now()
+        finally:
+            self.fitter.close()  # a fit process ends here, after the last fit
         model = self.fitter.take()
         if model is not None:
             self.swap(model, None)

@@ -49,6 +49,7 @@ class ProcessFitter(BackgroundFitter):
         super().__init__(*args, **kwargs)
         self.threads = int(threads)
         self.restarts = 0
+        self._closed = False
         self._child = self._start_child()
 
     def _start_child(self) -> HelperProcess:
@@ -70,6 +71,8 @@ class ProcessFitter(BackgroundFitter):
 
     def _fit(self, targets: Any, rng: np.random.Generator) -> dict[str, float]:
         """Fit in the child; :attr:`working` becomes the model it returns."""
+        if self._closed:
+            raise RuntimeError("the reward fit process was closed")
         if not self._child.alive():
             self._child.close()
             self.restarts += 1
@@ -83,7 +86,8 @@ class ProcessFitter(BackgroundFitter):
 
     def close(self) -> None:
         """Stop the thread after its current fit, then the child."""
-        super().close()
+        self.stop()
+        self._closed = True
         self._child.close()
 
 

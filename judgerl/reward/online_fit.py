@@ -122,11 +122,15 @@ class BackgroundFitter:
         """Fit :attr:`working` on ``targets`` (warm start); returns the fit's metrics."""
         return dict(self.working.fit(targets, rng))
 
-    def close(self) -> None:
-        """Stop the thread after its current fit."""
+    def stop(self) -> None:
+        """Stop the thread after its current fit (:meth:`fit_now` still works)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+
+    def close(self) -> None:
+        """Stop the thread and release what the fitter holds (after this, no more fits)."""
+        self.stop()
 
     def _work(self) -> None:
         while not self._stop.wait(0.05):

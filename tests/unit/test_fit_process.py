@@ -93,9 +93,15 @@ def test_a_fit_in_the_process_equals_a_fit_in_the_thread_and_survives_a_dead_chi
             a, b = here.take(), there.take()
             np.testing.assert_array_equal(a.predict(probe, acts), b.predict(probe, acts))
             assert not np.array_equal(a.predict(probe, acts), model.predict(probe, acts))  # it did fit
+            # The end of a run: the thread stops, one last fit runs in the same child, then the child ends.
+            there.stop()
+            _label(store, judge, 4, seed=2)
+            assert there.fit_now() and there.restarts == 1 and there.fits == 3
         finally:
             there.close()
         assert not there._child.alive()
+        with pytest.raises(RuntimeError, match="closed"):
+            there.fit_now()
 
 
 class _Unpicklable:
