@@ -7,7 +7,7 @@ online runs (``benchmarks/online.py``) train for a few seconds with a few fits, 
 machine's own speed drifts by 10-20 % between such runs, more than the effect; so this
 measures the effect alone, in short interleaved windows:
 
-- ``none``: PPO (CartPole, 4 envs, the zoo's hyperparameters, one torch thread) learns
+- ``none``: PPO (CartPole, 4 envs, judgerl's tuned hyperparameters, one torch thread) learns
   ``--steps`` env steps, nothing else running;
 - ``thread``: the same while a :class:`~judgerl.reward.online_fit.BackgroundFitter` refits
   the reward ensemble on ``--labels`` oracle-labelled pairs back to back (the worst case:
@@ -36,9 +36,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
+from judgerl.agents.sb3 import make_agent
 from judgerl.config import load_config
 from judgerl.forms import TargetPlan
 from judgerl.forms.registry import get_form
@@ -96,20 +96,8 @@ def window(kind: str, steps: int, store: LabelStore, judge_id: str) -> dict[str,
             assert fitter is not None
             fitter.fit_now()
 
-    agent = PPO(
-        "MlpPolicy",
-        make_vec_env("CartPole-v1", n_envs=4, seed=0),
-        n_steps=32,
-        batch_size=256,
-        gae_lambda=0.8,
-        gamma=0.98,
-        n_epochs=20,
-        ent_coef=0.0,
-        learning_rate=1e-3,
-        clip_range=0.2,
-        seed=0,
-        device="cpu",
-    )
+    venv = make_vec_env("CartPole-v1", n_envs=4, seed=0)
+    agent = make_agent("PPO", venv, TASK, seed=0, total_timesteps=steps)  # judgerl's tuned CartPole PPO
     worker = threading.Thread(target=fit_loop, daemon=True) if fitter is not None else None
     if worker is not None:
         assert fitter is not None
