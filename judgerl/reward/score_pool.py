@@ -107,7 +107,7 @@ class ActorPoolScorer:
             self.close()
             raise RuntimeError(
                 f"judge.zero_shot.actors: {len(waiting)} of {len(pending)} scoring actors did not start within "
-                f"{timeout_s:.0f} s; each needs 1 CPU and {gpus} GPU(s), and Ray has "
+                f"{timeout_s:g} s; each needs 1 CPU and {gpus} GPU(s), and Ray has "
                 f"{free.get('CPU', 0):g} CPU(s) and {free.get('GPU', 0):g} GPU(s) free. Give Ray more (a sweep: "
                 f"--num-cpus for runs x (1 + actors)), or lower judge.zero_shot.actors / actor_gpus"
             )

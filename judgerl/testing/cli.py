@@ -1,9 +1,10 @@
 """Helpers for tests that drive ``judgerl`` as a user does: a subprocess per command, or ``main`` in this process.
 
-A subprocess costs 3-4 s of imports (torch, SB3, matplotlib) before the command's own work; a test
-that checks what a command says or writes, not how a process starts, stops or dies, calls
-:func:`cli_in_process` instead (the same ``judgerl.cli.main``, its output captured). Every command
-family keeps at least one test through :func:`cli` (issue 11 item 5: the default tier in ~2 min).
+A subprocess costs 3-4 s of imports (torch, SB3, matplotlib) before the command's own work. A test that
+checks what a command says or writes, not how a process starts, stops or dies, calls
+:func:`cli_in_process` instead (the same ``judgerl.cli.main``, its output captured); one that needs a
+process of its own (killed, signalled, holding the lock) forks it from a preloaded interpreter with
+:mod:`judgerl.testing.forked` (decision 0039). :func:`cli` is for what a fresh interpreter must show.
 """
 
 from __future__ import annotations

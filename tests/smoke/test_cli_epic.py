@@ -1,7 +1,9 @@
 """``judgerl evaluate --against`` and ``judgerl sweep-alpha`` end to end on tiny runs.
 
-Each command runs once as a ``judgerl`` subprocess; its other calls here (the run that ``evaluate`` reads,
-a second comparison, the error cases, the rerun of a sweep) call ``judgerl.cli.main`` in this process.
+Each command runs once in a process of its own (``run_forked``: forked from an interpreter that has
+imported torch and the other third-party libraries; every judgerl module is imported afresh); its other
+calls here (the run that ``evaluate`` reads, a second comparison, the error cases, the rerun of a sweep)
+call ``judgerl.cli.main`` in this process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from judgerl.testing.cli import TINY_RUN, cli, cli_in_process, sets
+from judgerl.testing.cli import TINY_RUN, cli_in_process, sets
+from judgerl.testing.forked import run_forked
 from judgerl.testing.metrics_docs import assert_documented
 
 FAST = [*TINY_RUN, "eval.fresh_agent=false"]
@@ -26,7 +29,7 @@ def test_evaluate_against_true_and_against_itself(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "a"
 
-    res = cli("evaluate", str(run), "--against", "true", "--coverage", "1024", "--mean-samples", "128")
+    res = run_forked("evaluate", str(run), "--against", "true", "--coverage", "1024", "--mean-samples", "128")
     assert res.returncode == 0, res.stderr[-3000:]
     m = _metrics(res.stdout)
     assert 0.0 <= m["epic/true/distance"] < 0.7, m  # an oracle-trained reward: closer than unrelated (0.707)
@@ -85,7 +88,7 @@ def test_sweep_alpha_writes_table_and_landscape_and_resumes(tmp_path: Path) -> N
         "--mean-samples",
         "32",
     ]
-    res = cli(*args, timeout=240)
+    res = run_forked(*args, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads((out / "sweep.json").read_text())
     assert [(r["alpha"], r["seed"]) for r in doc["rows"]] == [(0.0, 0), (1.0, 0)]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from judgerl.testing.cli import cli_in_process
 from judgerl.testing.fake_openai import FakeOpenAIServer, answered_prompts
+from judgerl.testing.forked import run_forked
 
 KEY_ENV = "JUDGERL_SMOKE_KEY"
 PROBES = 6
@@ -39,12 +39,11 @@ def check_judge_args(tmp_path: Path, base_url: str) -> list[str]:
 
 
 def check_judge(tmp_path: Path, base_url: str, key: str | None) -> subprocess.CompletedProcess[str]:
-    """``judgerl check-judge`` in a subprocess, the key's environment variable set to ``key`` (or unset)."""
+    """``judgerl check-judge`` in a process of its own (``run_forked``), ``KEY_ENV`` set to ``key`` (or unset)."""
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     if key is not None:
         env[KEY_ENV] = key
-    cmd = [sys.executable, "-m", "judgerl.cli", *check_judge_args(tmp_path, base_url)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    return run_forked(*check_judge_args(tmp_path, base_url), env=env, timeout=180)
 
 
 def rows(db: Path, table: str) -> int:
@@ -76,7 +75,7 @@ def test_config_error_stops_stores_nothing_and_the_fixed_rerun_asks_everything(
         db = tmp_path / "cfg-error" / "labels.sqlite"
         assert rows(db, "labels") == 0 and rows(db, "spending") == 1  # nothing final; the request is counted
 
-        # The fixed rerun in this process (the refusal above is the subprocess a user sees): 3-4 s less.
+        # The fixed rerun in this process (the refusal above is the process a user sees): 3-4 s less.
         monkeypatch.setenv(KEY_ENV, "sk-smoke")
         fixed = cli_in_process(*check_judge_args(tmp_path, srv.base_url))
         assert fixed.returncode in (0, 1), fixed.stderr[-2000:]  # the preflight verdict on "A"-only answers

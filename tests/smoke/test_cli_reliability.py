@@ -12,7 +12,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,15 +20,14 @@ import pytest
 
 from judgerl.config import dump_config, load_config
 from judgerl.testing.cli import TINY_RUN, cli_in_process, label_rows, sets
+from judgerl.testing.forked import ForkedCommand
 
 TINY = TINY_RUN
 SLOW_JUDGE = ["judge.type=scripted", "judge.delay_s=0.2", "eval.fresh_agent=false"]
 
 
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "judgerl.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+def start(*args: str) -> ForkedCommand:
+    return ForkedCommand(list(args))
 
 
 def wait_for(cond: Callable[[], bool], timeout: float) -> bool:

@@ -1,8 +1,10 @@
 """End-to-end CLI runs on a tiny budget: artifacts, budgets, resume after SIGKILL, config errors.
 
-The first run, the runs that are killed and the config errors are ``judgerl`` subprocesses, as a user
-starts them; a command whose process start is not what is tested (the rerun of a finished run, a resume,
-the preflight's refusal) calls ``judgerl.cli.main`` in this process and saves 3-4 s of imports.
+The first run, SAC on discrete actions and ``--help`` are ``judgerl`` subprocesses, as a user starts them
+(a fresh interpreter). The runs that are killed, the config errors and ``report`` run in processes of their
+own forked from an interpreter that has imported the third-party libraries (``judgerl.testing.forked``:
+the same command and exit status, no 3 s of imports). A command whose process is not what is tested (the
+rerun of a finished run, a resume, the preflight's refusal) calls ``judgerl.cli.main`` in this process.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import contextlib
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +23,7 @@ import pytest
 from judgerl.labels.store import LabelStore
 from judgerl.reward.ensemble import RewardEnsemble
 from judgerl.testing.cli import TINY_RUN, cli, cli_in_process, label_rows, sets
+from judgerl.testing.forked import ForkedCommand, run_forked
 from judgerl.testing.metrics_docs import assert_documented
 
 TINY = TINY_RUN
@@ -30,14 +31,12 @@ TINY = TINY_RUN
 
 def run_then_sigkill(args: list[str], ready: Callable[[], bool], timeout: float) -> None:
     """Start ``judgerl run ARGS``, wait until ``ready()`` (or ``timeout`` s), then SIGKILL it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "judgerl.cli", "run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = ForkedCommand(["run", *args])
     deadline = time.time() + timeout
     while time.time() < deadline and not ready():
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
 
 
 def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
@@ -90,7 +89,7 @@ def test_run_writes_every_artifact_and_counts_budgets(tmp_path: Path) -> None:
     assert "already complete" in again.stdout
     assert len(label_rows(run / "labels.sqlite")) == 12
 
-    report = cli("report", str(run))
+    report = run_forked("report", str(run))
     assert report.returncode == 0 and "report.html" in report.stdout
     assert_documented(run)
 
@@ -180,7 +179,7 @@ def test_sigkill_during_training_counts_the_steps_thrown_away(tmp_path: Path) ->
     ],
 )
 def test_config_errors_name_the_field_without_traceback(tmp_path: Path, override: str, needle: str) -> None:
-    res = cli("run", "--set", f"runs_dir={tmp_path}", "--set", override, timeout=60)
+    res = run_forked("run", "--set", f"runs_dir={tmp_path}", "--set", override, timeout=60)
     assert res.returncode == 2
     assert needle in res.stderr
     assert "Traceback" not in res.stderr

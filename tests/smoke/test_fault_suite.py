@@ -1,6 +1,7 @@
 """The fault suite: a real run killed with SIGKILL at the places it writes, then resumed, equals an uninterrupted one.
 
-Every run here is ``judgerl run`` in a subprocess, asking a fake OpenAI-compatible
+Every run here is ``judgerl run`` in a process of its own (forked from a preloaded interpreter,
+``judgerl.testing.forked``: the same command without 3 s of imports), asking a fake OpenAI-compatible
 server on 127.0.0.1 (one server per run, so its request log is the evidence of
 what was paid). A run is killed by ``JUDGERL_KILL_AT=<point>@<n>`` (the n-th pass
 through a write, ``judgerl.faults``), resumed with the same command, and compared
@@ -24,7 +25,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ import pytest
 import torch
 
 from judgerl.testing.fake_openai import FakeOpenAIServer
+from judgerl.testing.forked import run_forked
 
 CONFIG = [
     "task.id=cartpole/balance-v0",
@@ -82,8 +83,7 @@ def judgerl_run(
         env[fault] = kill
     sets = [*CONFIG, f"runs_dir={runs_dir}", f"name={name}", f"judge.client.base_url={base_url}"]
     # --force: the fake server answers "A" to every pair, which the preflight rightly fails.
-    cmd = [sys.executable, "-m", "judgerl.cli", "run", "--force", "--set", *sets]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    return run_forked("run", "--force", "--set", *sets, env=env, timeout=300)
 
 
 def label_rows(run_dir: Path) -> list[tuple[str, str, float | None, float | None]]:

@@ -1,8 +1,8 @@
 """``labels.mode: online`` end to end: the agent trains while the judge works, swaps, budget, faults, resume.
 
 Runs are small CartPole runs in this process (judges registered here) or, for the kill -9, ``judgerl run``
-in a subprocess (then resumed in this process) against the fake OpenAI-compatible server, whose request log
-is the evidence of what was paid.
+in a process of its own (``run_forked``; then resumed in this process) against the fake OpenAI-compatible
+server, whose request log is the evidence of what was paid.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +25,7 @@ from judgerl.loop import run
 from judgerl.testing.cli import cli_in_process
 from judgerl.testing.fake_openai import FakeOpenAIServer, answered_prompts
 from judgerl.testing.fault_judges import DyingJudge
+from judgerl.testing.forked import run_forked
 from judgerl.testing.metrics_docs import assert_documented
 from judgerl.types import Label, Query, TaskSpec
 
@@ -162,16 +161,14 @@ def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(
         monkeypatch.delenv(name, raising=False)
     env = dict(os.environ)
     with FakeOpenAIServer(latency_s=0.05) as srv:
-        cmd = [sys.executable, "-m", "judgerl.cli", "run", "--force", "--set"]
+        cmd = ["run", "--force", "--set"]
         cmd += [*FAKE, f"runs_dir={tmp_path}", "name=killed", f"judge.client.base_url={srv.base_url}"]
-        killed = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=300, env={**env, "JUDGERL_KILL_AT": "label@5"}
-        )
+        killed = run_forked(*cmd, timeout=300, env={**env, "JUDGERL_KILL_AT": "label@5"})
         assert killed.returncode == -9, killed.stderr[-2000:]
         db = tmp_path / "killed" / "labels.sqlite"
         before = label_rows(db)
         assert len(before) == 5
-        done = cli_in_process(*cmd[3:])  # the resume in this process: the kill above is what needs one
+        done = cli_in_process(*cmd)  # the resume in this process: the kill above is what needs one
         assert done.returncode == 0, done.stderr[-3000:]
         texts = Counter(r.text for r in srv.records)
     after = label_rows(db)

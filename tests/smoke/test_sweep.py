@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from judgerl.testing.cli import cli
+from judgerl.testing.forked import run_forked
 
 TINY_SWEEP = [
     "--grid",
@@ -60,7 +60,7 @@ def _evals(out: Path) -> dict[str, dict[str, float]]:
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed: pip install -e '.[ray]'")
 def test_ray_sweep_on_loopback_matches_the_local_backend_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    res = cli("sweep", *TINY_SWEEP, "--backend", "local", "--jobs", "2", "--out", str(out), timeout=400)
+    res = run_forked("sweep", *TINY_SWEEP, "--backend", "local", "--jobs", "2", "--out", str(out), timeout=400)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     local = json.loads((out / "sweep.json").read_text())
     assert local["backend"] == "local" and [r["status"] for r in local["runs"]] == ["done"] * 4
@@ -72,7 +72,7 @@ def test_ray_sweep_on_loopback_matches_the_local_backend_and_resumes(tmp_path: P
     again = (RUNS[1], RUNS[2])
     for name in again:
         shutil.rmtree(out / "runs" / name)
-    res = cli("sweep", *TINY_SWEEP, "--num-cpus", "1", "--out", str(out), timeout=400)
+    res = run_forked("sweep", *TINY_SWEEP, "--num-cpus", "1", "--out", str(out), timeout=400)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert "4 runs, 2 finished already, 2 to run" in res.stdout
     summary = json.loads((out / "sweep.json").read_text())
