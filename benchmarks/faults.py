@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,9 @@ def one_scenario(scenario: str, args: argparse.Namespace, root: Path) -> dict[st
         "requests_answered": sum(r.delivered for r in records),
         "prompts_answered": len(answered),
         "prompts_answered_twice": sum(n > 1 for n in answered.values()),
+        # computed by the server (billed), delivered or not: a request in the air at a death counts here
+        "prompts_paid_twice": sum(n > 1 for n in Counter(r.text for r in records if r.outcome == "ok").values()),
+        "lost_in_flight": last.get("judge/lost_in_flight"),
         "labels_lost": len(answered) - stored,
         "resumed_after_up_s": resumed_after,
         "worker_deaths": last.get("labels/worker_deaths"),
@@ -167,6 +171,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("answered", "requests_answered"),
         ("distinct prompts", "prompts_answered"),
         ("answered twice", "prompts_answered_twice"),
+        ("paid twice", "prompts_paid_twice"),
+        ("lost in flight", "lost_in_flight"),
         ("lost", "labels_lost"),
         ("resumed after up (s)", "resumed_after_up_s"),
         ("deaths/restarts", "deaths"),

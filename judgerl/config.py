@@ -122,6 +122,13 @@ class LabelConfig(_Stage):
         "hyperbolic", description="How the rest is spread: evenly, or front-loaded like imitation's schedule."
     )
     store: str = Field("labels.sqlite", description="Label store path, relative to the run directory or absolute.")
+    in_flight_lost: Literal["skip", "reask"] = Field(
+        "skip",
+        description="A paid judge's answer lost because its request was in flight when the run (kill -9) or its "
+        "judge worker died: skip: the query gets a failed label counted as one request, so a crash never makes "
+        "the run pay more requests than its budget; reask: it is asked (and paid) again. Chat judges in the "
+        "training process only (labels.online_judge_process: thread).",
+    )
     fsync: bool = Field(
         True,
         description="fsync the store at each label (survives power loss); false: survives crashes only, faster.",

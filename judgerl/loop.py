@@ -48,8 +48,8 @@ from judgerl.evaluation.judge_quality import judge_vs_oracle
 from judgerl.evaluation.logger import MetricsLogger
 from judgerl.faults import kill_point
 from judgerl.forms import QueryPlan, TargetPlan, get_form
-from judgerl.judges.factory import make_judge, value_scale
-from judgerl.labels.cached import CachedJudge, carry_spending
+from judgerl.judges.factory import value_scale
+from judgerl.labels.cached import cached_judge
 from judgerl.loop_parts import (
     begin_collection,
     count_key_fn,
@@ -145,9 +145,7 @@ def _pipeline(cfg: RunConfig) -> Path:
     form = get_form(cfg.query.kind)
     learns = entry.fits is not None
     store = open_store(cfg, run_id) if learns else None
-    judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, run_id=run_id) if store is not None else None
-    if judge is not None and store is not None:
-        carry_spending(judge, store, run_id=run_id)
+    judge = cached_judge(cfg, task, store, run_id) if store is not None else None
 
     # ── ④ Reward model, reward mixing, and the env wrapper that gives the agent its reward ──
     spec = RewardSpec(task, train_env.observation_space, train_env.action_space, cfg, cfg.seed)

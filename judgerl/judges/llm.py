@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -119,6 +119,7 @@ class ChatJudge:
         self.memo = PromptMemo(client_cfg.reuse_prompts and client_cfg.temperature == 0.0)
         self._content_free: dict[str, float] = {}
         self._on_spending: OnSpending | None = None
+        self._on_send: Callable[[str], None] | None = None
         self._id = chat_judge_id(
             client_cfg, form, {f: t.sha for f, t in self.templates.items()}, self.view, calibration, allow_ties
         )
@@ -141,6 +142,11 @@ class ChatJudge:
                 loop; ``None`` stops reporting.
         """
         self._on_spending = sink
+
+    def set_send_sink(self, sink: Callable[[str], None] | None) -> None:
+        """Call ``sink(query_key)`` before a query's first request is sent, in a worker thread; the request
+        waits for it (:class:`~judgerl.labels.cached.CachedJudge` commits an in-flight row there)."""
+        self._on_send = sink
 
     def _spent(self, purpose: str, results: Sequence[ChatResult]) -> None:
         """Report ``results`` that no label will carry to the spending sink (if any was sent)."""
@@ -214,6 +220,8 @@ class ChatJudge:
             ]
         else:
             msgs = [render_query(self.templates, task, query, self.view, form, self.allow_ties).messages(self.cfg)]
+        if self._on_send is not None:
+            await asyncio.to_thread(self._on_send, query.key)
         results = await asyncio.gather(*(self._chat(m, form) for m in msgs))
         try:
             return self._interpret(task, query, form, results)

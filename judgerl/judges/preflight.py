@@ -23,9 +23,8 @@ from judgerl.envs.collect import Policy, collect_episodes
 from judgerl.forms import QueryPlan, get_form, is_pair
 from judgerl.forms.caption_pairs import compared_values
 from judgerl.judges.check import PreflightReport, check_judge
-from judgerl.judges.factory import make_judge
 from judgerl.judges.oracle import OracleJudge
-from judgerl.labels.cached import CachedJudge, carry_spending
+from judgerl.labels.cached import cached_judge
 from judgerl.labels.store import LabelStore
 from judgerl.queries.segments import cut_segments, episode_segment
 from judgerl.runstate import write_atomic
@@ -153,8 +152,7 @@ def run_preflight(cfg: RunConfig, n_probes: int = 64, run_id: str | None = None)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     store = LabelStore(cfg.store_path, fsync=cfg.labels.fsync)
     try:
-        judge = CachedJudge(make_judge(cfg.judge, task, cfg.seed), store, iteration=PREFLIGHT_ITERATION, run_id=run_id)
-        carry_spending(judge, store, run_id=run_id)
+        judge = cached_judge(cfg, task, store, run_id, iteration=PREFLIGHT_ITERATION)
         kind = cfg.query.kind
         oracle = OracleJudge(seed=cfg.seed) if (task.oracle_verdict is not None or is_pair(kind)) else None
         proxy = getattr(get_form(kind), "oracle_proxy", None)  # caption pairs: no ground truth, a documented proxy

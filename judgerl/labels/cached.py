@@ -20,6 +20,13 @@ Runs: with a ``run_id`` the wrapper registers its queries as that run's and
 records the run as the payer of every label row and unlabelled request it
 stores; runs sharing one store then share labels (the cache) but not queries.
 
+Requests in flight (:mod:`judgerl.labels.in_flight`): a paid chat judge reports each
+query before its request goes out and the wrapper commits an in-flight row, deleted
+with the label. A query that still has one when it is to be asked again (after a kill
+-9 or a dead judge worker) was paid for and its answer lost: with
+``in_flight_lost="skip"`` it gets a definitive ``failed`` label counted as one request,
+with ``"reask"`` it is asked again.
+
 Configuration stops: when the inner judge raises
 :class:`~judgerl.judges.base.JudgeConfigError` (401, wrong model, ...), the
 exception propagates; labels committed before stay, and nothing at all is
@@ -29,10 +36,16 @@ stored for the queries that were not answered, so a fixed rerun asks them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
-from judgerl.judges.base import Judge, OnLabel, Spending
+from judgerl.judges.base import Judge, JudgeConfigError, OnLabel, Spending
+from judgerl.labels import in_flight
+from judgerl.labels.in_flight import LOST_ERROR
 from judgerl.labels.store import LabelStore
-from judgerl.types import Label, Query, TaskSpec
+from judgerl.types import Label, Provenance, Query, TaskSpec
+
+if TYPE_CHECKING:
+    from judgerl.config import RunConfig
 
 
 class CachedJudge:
@@ -47,6 +60,9 @@ class CachedJudge:
             registered keep their first iteration.
         run_id: The run these queries belong to and that pays for new labels
             (``None``: run-less, the legacy behaviour).
+        in_flight_lost: What to do with a query whose earlier request was in
+            flight when its process or worker died: ``skip`` (a ``failed``
+            label, never paid twice) or ``reask``.
 
     Attributes:
         cache_hits: Queries (counted per position in each batch) answered from
@@ -54,24 +70,46 @@ class CachedJudge:
         cache_misses: Queries that needed a fresh answer.
         calls: Distinct queries sent to the inner judge (fewer than
             ``cache_misses`` when a batch repeats a query).
+        lost_in_flight: Queries given a ``failed`` label because their answer
+            was lost in flight (``skip``).
+        reasked_in_flight: Queries asked again after their answer was lost
+            in flight (``reask``).
     """
 
-    def __init__(self, judge: Judge, store: LabelStore, iteration: int = 0, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        judge: Judge,
+        store: LabelStore,
+        iteration: int = 0,
+        run_id: str | None = None,
+        in_flight_lost: Literal["skip", "reask"] = "skip",
+    ) -> None:
         self.inner = judge
         self.store = store
         self.iteration = iteration
         self.run_id = run_id
+        self.in_flight_lost = in_flight_lost
         self.cache_hits = 0
         self.cache_misses = 0
         self.calls = 0
-        # requests that produce no label row (calibration) are committed as they happen, like labels
-        node: object = judge
-        while node is not None:
-            sink = getattr(node, "set_spending_sink", None)
-            if callable(sink):
-                sink(self._record_spending)
-                break
-            node = getattr(node, "inner", None)
+        self.lost_in_flight = 0
+        self.reasked_in_flight = 0
+        self._asking: set[str] = set()  # keys of this wrapper's calls under way (their rows are live)
+        # requests that produce no label row (calibration) are committed as they happen, like labels;
+        # a paid judge reports each query before its request goes out (an in-flight row)
+        for hook, sink in (("set_spending_sink", self._record_spending), ("set_send_sink", self._record_sent)):
+            node: object = judge
+            while node is not None:
+                setter = getattr(node, hook, None)
+                if callable(setter):
+                    setter(sink)
+                    break
+                node = getattr(node, "inner", None)
+
+    def _record_sent(self, query_key: str) -> None:
+        """Commit an in-flight row for a query of this wrapper's call (not for a wrapper's inner variants)."""
+        if query_key in self._asking:
+            self.store.mark_in_flight(self.id, query_key, run_id=self.run_id)
 
     def _record_spending(self, spending: Spending) -> None:
         """Commit requests without a label row, counted against this judge's budget.
@@ -147,9 +185,20 @@ class CachedJudge:
                     for i in positions[k]:
                         on_label(queries[i], label)
 
-            asked = list(todo.values())
+            self._settle_lost(todo, _store)
+            asked = [q for k, q in todo.items() if k not in stored]
+            if not asked:
+                return [results[k] for k in keys]
             self.calls += len(asked)
-            fresh = self.inner.judge(task, asked, on_label=_store)
+            asking = {q.key for q in asked} - self._asking
+            self._asking |= asking
+            try:
+                fresh = self.inner.judge(task, asked, on_label=_store)
+            except JudgeConfigError:  # refused before the server answered: nothing in the air was paid
+                self.store.clear_in_flight(judge_id, sorted(asking - stored))
+                raise
+            finally:
+                self._asking -= asking
             if len(fresh) != len(asked):
                 raise RuntimeError(f"judge {judge_id} returned {len(fresh)} labels for {len(asked)} queries")
             for q, label in zip(asked, fresh, strict=True):
@@ -159,14 +208,30 @@ class CachedJudge:
                     _store(q, label)
         return [results[k] for k in keys]
 
+    def _settle_lost(self, todo: dict[str, Query], store: OnLabel) -> None:
+        """Apply ``in_flight_lost`` to the queries of ``todo`` whose earlier request was in flight at a death."""
+        lost = in_flight.lost(self.store.in_flight(self.id, list(todo)), self._asking)
+        if not lost:
+            return
+        if self.in_flight_lost == "reask":  # the lost request was paid: it counts, with no label row
+            self.store.put_spending(self.id, Spending("answer lost in flight, asked again", len(lost)), self.run_id)
+            self.store.clear_in_flight(self.id, lost)
+            self.reasked_in_flight += len(lost)
+            return
+        for k in lost:  # paid once, answer lost: one request against the budget, never asked again
+            store(todo[k], Label(k, "failed", Provenance(self.id, "", error=LOST_ERROR, requests=1)))
+            self.lost_in_flight += 1
+
     def stats(self) -> dict[str, float]:
-        """Cache counters: ``judge/cache_hits``, ``judge/cache_misses``, ``judge/calls``, ``judge/cache_hit_rate``."""
+        """Cache counters: ``judge/cache_hits|misses|hit_rate``, ``judge/calls``, ``judge/lost|reasked_in_flight``."""
         seen = self.cache_hits + self.cache_misses
         return {
             "judge/cache_hits": float(self.cache_hits),
             "judge/cache_misses": float(self.cache_misses),
             "judge/calls": float(self.calls),
             "judge/cache_hit_rate": self.cache_hits / seen if seen else 0.0,
+            "judge/lost_in_flight": float(self.lost_in_flight),
+            "judge/reasked_in_flight": float(self.reasked_in_flight),
         }
 
 
@@ -199,3 +264,23 @@ def carry_spending(judge: Judge, store: LabelStore, run_id: str | None = None) -
             )
             return
         node = getattr(node, "inner", None)
+
+
+def cached_judge(
+    cfg: RunConfig, task: TaskSpec, store: LabelStore, run_id: str | None, iteration: int = 0
+) -> CachedJudge:
+    """The run's judge (``cfg.judge``) behind ``store``, with what earlier starts spent counted against its budget.
+
+    Args:
+        cfg: The run's configuration (``judge``, ``seed``, ``labels.in_flight_lost``).
+        task: The task.
+        store: The run's label store.
+        run_id: The run that registers the queries and pays for the labels.
+        iteration: The iteration new queries are registered with (the preflight's is -1).
+    """
+    from judgerl.judges.factory import make_judge
+
+    inner = make_judge(cfg.judge, task, cfg.seed)
+    judge = CachedJudge(inner, store, iteration=iteration, run_id=run_id, in_flight_lost=cfg.labels.in_flight_lost)
+    carry_spending(judge, store, run_id=run_id)
+    return judge

@@ -1,7 +1,8 @@
 """The label store's tables, and the upgrade of files written by older judgerl versions.
 
-Schema version 2 (version 1 had no ``run_queries`` and ``spending`` tables and
-no ``labels.requests`` / ``labels.run_id`` columns):
+Schema version 3 (version 2 had no ``in_flight`` table; version 1 had no
+``run_queries`` and ``spending`` tables and no ``labels.requests`` /
+``labels.run_id`` columns):
 
 * ``segments``: content-addressed segment blobs (shared by every run);
 * ``queries``: content-addressed queries with the iteration that *first*
@@ -12,10 +13,14 @@ no ``labels.requests`` / ``labels.run_id`` columns):
 * ``labels``: every label row written, with the requests sent for it
   (``requests``) and the run that paid for it (``run_id``, NULL when unknown);
 * ``spending``: requests that produced no label row (a calibration call,
-  answers thrown away at a configuration stop), so budgets count everything sent.
+  answers thrown away at a configuration stop), so budgets count everything sent;
+* ``in_flight``: requests of a paid judge sent and not yet answered (a row is
+  written before the request goes out and deleted with the label's commit): what
+  a crash leaves there was paid for, and its answer is lost
+  (:mod:`judgerl.labels.in_flight`).
 
 Upgrading a version-1 file adds the new tables and columns in one
-transaction. Old label rows get ``requests = 1 + retries`` (``2 + retries``
+transaction; opening a version-2 file adds ``in_flight``. Old label rows get ``requests = 1 + retries`` (``2 + retries``
 for a pair combined from both orders), the best estimate the stored rows allow:
 the content-free calibration calls of old runs were never recorded.
 """
@@ -26,7 +31,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,6 +61,10 @@ CREATE TABLE IF NOT EXISTS spending (
     tokens_in INT NOT NULL, tokens_out INT NOT NULL, cost_usd REAL NOT NULL, created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS spending_judge ON spending (judge_id, run_id);
+CREATE TABLE IF NOT EXISTS in_flight (
+    judge_id TEXT NOT NULL, query_key TEXT NOT NULL, run_id TEXT, sent REAL NOT NULL, pid INT NOT NULL,
+    PRIMARY KEY (judge_id, query_key)
+);
 """
 
 

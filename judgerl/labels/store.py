@@ -14,7 +14,9 @@ The store is what makes a run resumable and a judge never paid twice:
   prompt sha, raw response, requests, tokens, cost, latency) and the run that
   paid for it;
 * ``spending`` records requests that produced no label row (calibration), so
-  budgets carried over from the store count every request sent.
+  budgets carried over from the store count every request sent;
+* ``in_flight`` holds a paid request from just before it is sent until its label
+  is committed (:mod:`judgerl.labels.in_flight`).
 
 Tables and upgrades of older files: :mod:`judgerl.labels.schema`.
 
@@ -54,6 +56,7 @@ from typing import Any
 
 from judgerl.faults import kill_point
 from judgerl.judges.base import Spending
+from judgerl.labels import in_flight
 from judgerl.labels.codec import LABEL_COLUMNS, decode_segment, encode_segment, label_from_row, label_to_row
 from judgerl.labels.schema import SCHEMA_VERSION, LabelStoreError, claim_unowned_rows, ensure_schema
 from judgerl.labels.store_views import (
@@ -317,6 +320,7 @@ class LabelStore:
         cols = ", ".join((*LABEL_COLUMNS, "created", "run_id"))
         with self._write() as c:
             c.execute(f"INSERT INTO labels ({cols}) VALUES ({', '.join('?' * len(row))})", row)
+            in_flight.clear(c, judge_id, [label.query_key])  # answered (or failed): no longer in the air
         kill_point("label")
 
     def put_spending(self, judge_id: str, spending: Spending, run_id: str | None = None) -> None:
@@ -336,6 +340,20 @@ class LabelStore:
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 (*row, time.time()),
             )
+
+    def mark_in_flight(self, judge_id: str, query_key: str, run_id: str | None = None) -> None:
+        """Commit that a paid request for ``query_key`` is about to be sent (:mod:`~judgerl.labels.in_flight`)."""
+        with self._write() as c:
+            in_flight.mark(c, judge_id, query_key, run_id)
+
+    def clear_in_flight(self, judge_id: str, query_keys: Sequence[str]) -> None:
+        """Forget the in-flight rows of ``query_keys`` (refused before sending, or to be asked again)."""
+        with self._write() as c:
+            in_flight.clear(c, judge_id, list(query_keys))
+
+    def in_flight(self, judge_id: str, query_keys: Sequence[str]) -> dict[str, int]:
+        """``{key: sender pid}`` for the ``query_keys`` with a request sent and nothing stored for it since."""
+        return in_flight.marked(self._read, judge_id, query_keys)
 
     def cached(self, judge_id: str, query_keys: Sequence[str]) -> dict[str, Label]:
         """The label to reuse for each key: the latest non-transient row of this judge.

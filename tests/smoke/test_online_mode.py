@@ -25,7 +25,7 @@ from judgerl.loop import run
 from judgerl.testing.cli import cli_in_process
 from judgerl.testing.fake_openai import FakeOpenAIServer, answered_prompts
 from judgerl.testing.fault_judges import DyingJudge
-from judgerl.testing.forked import run_forked
+from judgerl.testing.forked import ForkedCommand, run_forked
 from judgerl.testing.metrics_docs import assert_documented
 from judgerl.types import Label, Query, TaskSpec
 
@@ -178,6 +178,43 @@ def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(
     assert not repeated, f"{len(repeated)} prompts were sent twice"  # labels paid twice: 0
     ev = json.loads((tmp_path / "killed" / "eval.json").read_text())
     assert ev["labels/unresolved"] == 0 and ev["budget/env_steps_train"] == 4096
+
+
+@pytest.mark.parametrize("policy", ["skip", "reask"])
+def test_kill_9_with_a_request_in_the_air_pays_it_once_with_skip(tmp_path: Path, policy: str) -> None:
+    """The server SIGKILLs the run while computing its 5th answer (paid, never delivered): with
+    ``labels.in_flight_lost: skip`` the resumed run gives that query a failed label and asks nothing twice;
+    with ``reask`` it buys that one answer again, and says so."""
+    run: dict[str, ForkedCommand] = {}
+
+    def kill_on_fifth(req: dict[str, Any]) -> str:
+        if sum(r.outcome == "ok" for r in srv.records) == 5:
+            run["proc"].kill()
+        return "A"
+
+    args = ["run", "--force", "--set", *FAKE, f"runs_dir={tmp_path}", "name=air", f"labels.in_flight_lost={policy}"]
+    with FakeOpenAIServer(responder=kill_on_fifth) as srv:
+        args.append(f"judge.client.base_url={srv.base_url}")
+        run["proc"] = ForkedCommand(args)
+        assert run["proc"].wait(300) == -9
+        before = label_rows(tmp_path / "air" / "labels.sqlite")
+        assert len(before) == 4  # the fifth answer was in the air
+        done = cli_in_process(*args)
+        assert done.returncode == 0, done.stderr[-3000:]
+        paid = Counter(r.text for r in srv.records if r.outcome == "ok")  # computed: billed, delivered or not
+    after = label_rows(tmp_path / "air" / "labels.sqlite")
+    assert set(before) <= set(after) and len({k for k, _, _ in after}) == len(after)  # lost 0, one label per query
+    ev = json.loads((tmp_path / "air" / "eval.json").read_text())
+    records = [json.loads(x) for x in (tmp_path / "air" / "metrics.jsonl").read_text().splitlines()]
+    settled = next(r for r in records if r.get("judge/lost_in_flight", 0) + r.get("judge/reasked_in_flight", 0))
+    assert ev["judge/requests"] == sum(paid.values())  # the budget counts every request the server computed
+    if policy == "skip":
+        assert max(paid.values()) == 1  # labels paid twice: 0
+        assert ev["labels/failed"] == 1 and settled["judge/lost_in_flight"] == 1
+    else:
+        assert sorted(paid.values())[-2:] == [1, 2]  # exactly the answer in the air bought again
+        assert ev["labels/failed"] == 0 and settled["judge/reasked_in_flight"] == 1
+    assert ev["labels/unresolved"] == 0
 
 
 OUTAGE = [

@@ -115,7 +115,7 @@ class _InvertedOracle(_FlakyOracle):
 
 
 def test_failed_verdicts_are_excluded_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("judgerl.loop.make_judge", lambda cfg, task, seed: _FlakyOracle())
+    monkeypatch.setattr("judgerl.judges.factory.make_judge", lambda cfg, task, seed: _FlakyOracle())
     assert _run(tmp_path, "f") == 0
     assert not list((tmp_path / "f").rglob("*.gif"))  # eval.gif_episodes=0: no GIFs, not even in the loop runs
     judge = json.loads((tmp_path / "f" / "study.json").read_text())["judge"]
@@ -126,7 +126,7 @@ def test_failed_verdicts_are_excluded_and_counted(tmp_path: Path, monkeypatch: p
 
 
 def test_an_inverted_judge_is_stopped_by_the_preflight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("judgerl.judges.preflight.make_judge", lambda cfg, task, seed: _InvertedOracle())
+    monkeypatch.setattr("judgerl.judges.factory.make_judge", lambda cfg, task, seed: _InvertedOracle())
     # A model judge type so the preflight runs (the oracle is trusted without one).
     assert _run(tmp_path, "i", ["labels.preflight=40", "judge.type=gguf"]) == 3
     assert (tmp_path / "i" / "naive" / "agent.zip").exists()
