@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,12 @@ SCENARIOS = (
 )
 
 
+def stored_labels(run_dir: Path) -> set[tuple[str, str]]:
+    """``(query_key, status)`` of the definitive label rows in a run's store."""
+    with sqlite3.connect(run_dir / "labels.sqlite") as con:
+        return set(con.execute("SELECT query_key, status FROM labels WHERE transient = 0").fetchall())
+
+
 def settings(args: argparse.Namespace, root: Path, name: str, mode: str, base_url: str, judge: str) -> list[str]:
     """``--set`` values of one scenario's run."""
     return [
@@ -74,6 +81,7 @@ def settings(args: argparse.Namespace, root: Path, name: str, mode: str, base_ur
         # so a prompt the server answered twice is a query paid twice (with captions ~8% of prompts repeat)
         "judge.show=state",
         f"judge.client.concurrency={args.concurrency}",
+        f"labels.in_flight_lost={args.in_flight_lost}",
         f"judge.client.base_url={base_url}",
         f"labels.mode={mode}",
         "iterations=4",
@@ -109,11 +117,13 @@ def one_scenario(scenario: str, args: argparse.Namespace, root: Path) -> dict[st
             )
             if killed.returncode != -9:
                 raise RuntimeError(f"the run was not killed (rc {killed.returncode}): {killed.stderr[-2000:]}")
+            before = stored_labels(root / name)
             resumed = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if resumed.returncode != 0:
                 raise RuntimeError(f"the resumed run failed: {resumed.stderr[-2000:]}")
             run_dir = root / name
         else:
+            before = None
             run_dir = run(load_config(None, sets))
         wall = time.perf_counter() - t0
         records, outages = list(srv.records), list(srv.outages)
@@ -145,7 +155,11 @@ def one_scenario(scenario: str, args: argparse.Namespace, root: Path) -> dict[st
         # computed by the server (billed), delivered or not: a request in the air at a death counts here
         "prompts_paid_twice": sum(n > 1 for n in Counter(r.text for r in records if r.outcome == "ok").values()),
         "lost_in_flight": last.get("judge/lost_in_flight"),
-        "labels_lost": len(answered) - stored,
+        # kill -9: labels stored before the kill and gone after the resume; otherwise answers delivered with no
+        # label stored (a query whose answer was lost in the air has a failed label, not counted as stored here)
+        "labels_lost": len(before - stored_labels(run_dir))
+        if before is not None
+        else len(answered) - (stored - (last.get("judge/lost_in_flight") or 0.0)),
         "resumed_after_up_s": resumed_after,
         "worker_deaths": last.get("labels/worker_deaths"),
         "worker_restarts": last.get("labels/worker_restarts"),
@@ -206,6 +220,9 @@ def main() -> None:
     ap.add_argument("--down-for", type=float, default=30.0)
     ap.add_argument("--die-at", type=int, nargs="+", default=[40, 120], help="labels after which the worker dies")
     ap.add_argument("--kill-at", type=int, default=60, help="committed label at which kill -9 hits")
+    ap.add_argument(
+        "--in-flight-lost", choices=("skip", "reask"), default="skip", help="labels.in_flight_lost (decision 0040)"
+    )
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     ap.add_argument("--out", type=Path, default=None, help="write OUT.json and OUT.md")
     args = ap.parse_args()
