@@ -29,17 +29,11 @@ inputs, media bytes, sampling params). The label used for a key is the latest
 are re-asked, while definitive answers -- including a ``failed`` parse error with
 its raw text -- are reused and never paid for again.
 
-Durability: the file is in WAL mode and each label is one committed
-transaction. WAL with ``synchronous=NORMAL`` already survives SIGKILL (a
-committed transaction is in the WAL file, in the OS page cache, and replayed on
-the next open) and never corrupts the file. The default, ``fsync=True``, uses
-``synchronous=FULL``: the WAL is fsynced at every commit, so an OS crash or a
-power loss cannot drop labels that were paid for either. That costs 0.25-5 ms
-per label on the shared 2-core target machine (NORMAL: under 0.1 ms), nothing
-next to a model call; ``fsync=False`` suits free oracle judges that write many
-thousands of labels. Several processes may open the same file: WAL allows
-concurrent readers with one writer; writers take the lock up front
-(``BEGIN IMMEDIATE``) and wait up to ``busy_timeout_s``.
+Durability (docs/labels.md): WAL mode, each label one committed transaction, which
+survives SIGKILL; ``fsync=True`` (``synchronous=FULL``, 0.25-5 ms a label here) also
+an OS crash or power loss. Several processes may open one file: one writer at a
+time, each taking the lock up front (``BEGIN IMMEDIATE``) and waiting up to
+``busy_timeout_s``.
 """
 
 from __future__ import annotations

@@ -180,7 +180,8 @@ def test_kill_9_mid_labelling_then_resume_loses_no_label_and_pays_none_twice(
     assert ev["labels/unresolved"] == 0 and ev["budget/env_steps_train"] == 4096
 
 
-@pytest.mark.parametrize("policy", ["skip", "reask"])
+# reask end to end runs in test-slow; tests/unit/test_in_flight.py checks it against the store in the default tier
+@pytest.mark.parametrize("policy", ["skip", pytest.param("reask", marks=pytest.mark.slow)])
 def test_kill_9_with_a_request_in_the_air_pays_it_once_with_skip(tmp_path: Path, policy: str) -> None:
     """The server SIGKILLs the run while computing its 5th answer (paid, never delivered): with
     ``labels.in_flight_lost: skip`` the resumed run gives that query a failed label and asks nothing twice;
