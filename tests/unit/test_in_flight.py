@@ -25,15 +25,10 @@ from judgerl.labels.cached import CachedJudge
 from judgerl.labels.in_flight import LOST_ERROR
 from judgerl.labels.store import LabelStore
 from judgerl.testing.fake_openai import FakeOpenAIServer, request_text
-from judgerl.types import Query, Segment, TaskSpec
+from judgerl.testing.fixtures import tiny_task
+from judgerl.types import Query, Segment
 
-TASK = TaskSpec(
-    id="t/test-v0",
-    instruction="Raise the value as high as possible.",
-    env_id="X-v0",
-    captioner=lambda o: "",
-    success=lambda r, o: True,
-)
+TASK = tiny_task()
 
 
 def _seg(value: int) -> Segment:
