@@ -203,6 +203,7 @@ def main() -> None:
     print(f"load average: {os.getloadavg()}  cores: {os.cpu_count()}  extra: {args.set}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.runs_dir or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)  # the served judge's log goes there before any run
         for judge in args.judges:
             served = None
             if judge.startswith("served:"):
