@@ -32,7 +32,10 @@ def run_here(make: Callable[[OnLabel], Coroutine[Any, Any, list[Label]]], on_lab
     callback: OnLabel = on_label if on_label is not None else (lambda q, lab: None)
     try:
         asyncio.get_running_loop()
+        running = True
     except RuntimeError:
+        running = False
+    if not running:  # outside the except block: an error of the judge is not chained to this RuntimeError
         return asyncio.run(make(callback))
     box: queue.Queue[tuple[str, Any]] = queue.Queue()
 

@@ -73,6 +73,19 @@ def test_pairwise_labels_follow_the_answers_and_on_label_runs_in_callers_thread(
     assert prov.prompt_sha == judge.templates["pairwise"].sha and prov.tokens_in > 0 and prov.latency_s > 0
 
 
+def test_an_error_in_the_judges_loop_is_not_chained_to_the_no_running_loop_probe() -> None:
+    """``run_here`` probes for a running loop with ``get_running_loop``, which raises; a judge's own error
+    must not show that RuntimeError as its context (every dead worker's log used to start with it)."""
+    from judgerl.judges.llm_async import run_here
+
+    async def failing(emit: Any) -> list[Label]:
+        raise ValueError("the judge failed")
+
+    with pytest.raises(ValueError, match="the judge failed") as info:
+        run_here(failing, None)
+    assert info.value.__context__ is None
+
+
 def test_on_label_in_callers_thread_when_a_loop_is_running() -> None:
     queries = [Query("pairwise", (_seg(i), _seg(-i))) for i in range(1, 5)]
     threads: list[int] = []
