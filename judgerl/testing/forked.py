@@ -1,4 +1,4 @@
-"""``judgerl`` commands in processes forked from an interpreter that has already imported judgerl.
+"""``judgerl`` commands in processes forked from an interpreter that has already imported torch and co.
 
 A fresh ``python -m judgerl.cli run`` spends 3-3.5 s of CPU on imports (torch, the ``torch._dynamo`` that
 torch's first optimizer pulls in, Stable-Baselines3, gymnasium, matplotlib) before a tiny test run does its
@@ -7,9 +7,9 @@ the run's lock, or resumes after a crash) start it here instead: a :mod:`multipr
 imports those modules once per test process, and each command is a fork of it that sets the caller's
 environment and working directory, sends stdout and stderr to files, and runs ``judgerl.cli.main``. The
 command is still its own process with its own pid, killed, signalled and waited for as a subprocess is;
-what it shares with the others is only the imports (decision 0039). The tests of what a fresh
-interpreter does (config errors before any import, ``--help``, one full run) keep a real subprocess
-through :func:`judgerl.testing.cli.cli`.
+what it shares with the others is only the third-party imports (decision 0039). A few tests keep a
+fresh interpreter through :func:`judgerl.testing.cli.cli` (``--help``, SAC on discrete actions, one full
+run).
 """
 
 from __future__ import annotations
