@@ -35,8 +35,8 @@ stored for the queries that were not answered, so a fixed rerun asks them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from judgerl.judges.base import Judge, JudgeConfigError, OnLabel, Spending
 from judgerl.labels import in_flight
@@ -98,13 +98,9 @@ class CachedJudge:
         # requests that produce no label row (calibration) are committed as they happen, like labels;
         # a paid judge reports each query before its request goes out (an in-flight row)
         for hook, sink in (("set_spending_sink", self._record_spending), ("set_send_sink", self._record_sent)):
-            node: object = judge
-            while node is not None:
-                setter = getattr(node, hook, None)
-                if callable(setter):
-                    setter(sink)
-                    break
-                node = getattr(node, "inner", None)
+            setter = _first_method(judge, hook)
+            if setter is not None:
+                setter(sink)
 
     def _record_sent(self, query_key: str) -> None:
         """Commit an in-flight row for a query of this wrapper's call (not for a wrapper's inner variants)."""
@@ -253,17 +249,24 @@ def carry_spending(judge: Judge, store: LabelStore, run_id: str | None = None) -
             runs); ``None`` counts every row of this judge.
     """
     stats = store.stats(judge.id, run_id=run_id)
+    count = _first_method(judge, "count_earlier_spending")
+    if count is not None:
+        count(
+            int(stats.get("judge/requests", 0)),
+            int(stats.get("judge/tokens_in", 0) + stats.get("judge/tokens_out", 0)),
+            float(stats.get("judge/cost_usd", 0.0)),
+        )
+
+
+def _first_method(judge: object, name: str) -> Callable[..., Any] | None:
+    """Method ``name`` of ``judge`` or of the first judge down its wrappers' ``inner`` chain that has it."""
     node: object = judge
     while node is not None:
-        count = getattr(node, "count_earlier_spending", None)
-        if callable(count):
-            count(
-                int(stats.get("judge/requests", 0)),
-                int(stats.get("judge/tokens_in", 0) + stats.get("judge/tokens_out", 0)),
-                float(stats.get("judge/cost_usd", 0.0)),
-            )
-            return
+        method = getattr(node, name, None)
+        if callable(method):
+            return method  # type: ignore[no-any-return]
         node = getattr(node, "inner", None)
+    return None
 
 
 def cached_judge(
