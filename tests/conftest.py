@@ -31,10 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Longest first (decision 0030): xdist hands whole files to the next free worker in collection order, so a
 # long file collected last runs alone while the other worker idles (the Ray pool's file, 15-30 s, used to be
-# among the last). Order: the two longest smoke files, the other smoke files, the unit files of 5-30 s (the
-# Ray pool's not beside the Ray sweep: two local Rays starting at once slowed both), then the rest (mostly
-# under 3 s each), which fill both workers evenly at the end.
-HEAD = ("tests/smoke/test_sweep.py", "tests/smoke/test_fault_suite.py")
+# among the last). Order: the three longest smoke files (online mode ~30 s, the study ~21 s, the fault suite
+# ~14 s), the other smoke files, the unit files of 5-30 s, then the rest (mostly under 3 s each), which fill
+# both workers evenly at the end. (The Ray sweep, once the longest, runs in `make test-slow`.)
+HEAD = ("tests/smoke/test_online_mode.py", "tests/smoke/test_study_homegrid.py", "tests/smoke/test_fault_suite.py")
 LONG_UNIT = (
     "tests/unit/test_score_pool.py",
     "tests/unit/test_check_judge_factory.py",
