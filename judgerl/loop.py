@@ -168,6 +168,7 @@ def _pipeline(cfg: RunConfig) -> Path:
     plan = QueryPlan(
         segment_length=cfg.task.segment_length or task.segment_length,
         absorbing=task.absorbing,
+        end_caption=task.end_caption,
         sampler=cfg.query.sampler,
         candidate_factor=cfg.query.candidate_factor,
         uncertainty=disagreement if callable(disagreement) else None,

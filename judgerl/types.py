@@ -26,6 +26,8 @@ Modality = Literal["frames", "captions", "state"]
 NO_MESSAGE = "(no message)"
 """The caption of a step where nothing was reported (e.g. NetHack's empty message line). A caption is
 never empty (``check_task``); forms that sample captions (``caption_pairs``) treat this one as empty."""
+END_CAPTION = "the episode is over"
+"""The default caption of the absorbing steps that pad a terminated episode (``TaskSpec.end_caption``)."""
 
 
 def _hash_arrays(*parts: Any) -> str:
@@ -70,6 +72,9 @@ class TaskSpec:
         segment_length: Default segment length ``T`` for pairwise queries.
         absorbing: Whether finished episodes are padded with an absorbing state
             so that termination is visible inside fixed-length segments.
+        end_caption: The caption of those absorbing steps, what a judge reads
+            once the episode has ended: say what ending means for the task
+            (CartPole: the pole fell), not only that it ended.
         oracle_verdict: Ground-truth yes/no answer to ``question`` for a
             segment or episode (used by oracle judges for pointwise/episode
             queries and by preflight agreement); ``None`` if the task has none.
@@ -93,6 +98,7 @@ class TaskSpec:
     baseline_text: str = ""
     segment_length: int = 25
     absorbing: bool = False
+    end_caption: str = END_CAPTION
     oracle_verdict: Callable[[Segment], bool] | None = None
     vec_env: Callable[[int, int | None], Any] | None = None
 

@@ -211,7 +211,7 @@ def sweep_alpha(plan: SweepPlan) -> Path:
     _write(plan, task_id, rows)
     if has_landscape(task_id):
         absorbing = scorers.task.absorbing if first.env.absorbing_offset is None else first.env.absorbing_offset
-        end = _end_caption()
+        end = scorers.task.end_caption  # what the zero-shot reward scores the absorbing row as
         offsets = {f"alpha={a:g}": float(scorers.judge(a).score_captions([end])[0]) for a in plan.alphas}
         data = landscape_data(
             task_id,
@@ -221,9 +221,3 @@ def sweep_alpha(plan: SweepPlan) -> Path:
         (plan.out / "landscape.json").write_text(json.dumps(data, indent=1, allow_nan=False))
         plot_landscape(data, plan.out / "landscape.png", f"{task_id}: zero-shot caption reward (MiniLM) vs true reward")
     return plan.out
-
-
-def _end_caption() -> str:
-    from judgerl.queries.segments import END_CAPTION
-
-    return END_CAPTION

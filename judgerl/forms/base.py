@@ -18,7 +18,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from judgerl.types import Episode, Label, Provenance, Query, Segment
+from judgerl.types import END_CAPTION, Episode, Label, Provenance, Query, Segment
 
 ValueScale = Literal["probability", "margin", "similarity"]
 """What a judge's ``value`` means: a probability or 0/1 verdict (yes at ≥ 0.5), a
@@ -38,6 +38,7 @@ class QueryPlan:
         segment_length: Steps ``T`` per segment, for forms that cut segments.
         absorbing: Pad terminated episodes with the absorbing state so a
             window may show the end (see ``judgerl.queries.segments``).
+        end_caption: Caption of those absorbing steps (the task's ``end_caption``).
         sampler: ``random``, or ``disagreement`` (the candidates the reward
             model's members disagree on most; needs ``uncertainty``).
         candidate_factor: Disagreement sampling: candidates drawn per query kept.
@@ -48,6 +49,7 @@ class QueryPlan:
 
     segment_length: int = 25
     absorbing: bool = False
+    end_caption: str = END_CAPTION
     sampler: Literal["random", "disagreement"] = "random"
     candidate_factor: int = 4
     uncertainty: Uncertainty | None = None

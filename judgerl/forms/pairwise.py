@@ -36,7 +36,10 @@ def segment_pool(episodes: Sequence[Episode], n_items: int, rng: np.random.Gener
         return []
     longest = max(e.length for e in episodes)
     per_episode = max(-(-n_items // len(episodes)), longest // plan.segment_length, 1)
-    return cut_segments(episodes, plan.segment_length, rng, absorbing=plan.absorbing, per_episode=per_episode)
+    return cut_segments(
+        episodes, plan.segment_length, rng, absorbing=plan.absorbing, per_episode=per_episode,
+        end_caption=plan.end_caption,
+    )  # fmt: skip
 
 
 class PairwiseForm:

@@ -76,7 +76,7 @@ def probe_queries(
     else:
         steps = max(4 * n * seg_len, 2 * task.max_episode_steps)
         episodes, _ = collect_episodes(task, steps, seed=seed, render=render, policy=policy, episode_prefix="probe-")
-        segments = cut_segments(episodes, seg_len, rng, absorbing=task.absorbing)
+        segments = cut_segments(episodes, seg_len, rng, absorbing=task.absorbing, end_caption=task.end_caption)
     if kind not in ("pairwise", "pointwise", "episode"):
         return _form_probes(kind, episodes, n, rng, plan or QueryPlan(segment_length=seg_len))
     if not segments:
@@ -147,7 +147,12 @@ def run_preflight(cfg: RunConfig, n_probes: int = 64, run_id: str | None = None)
         seed=cfg.seed + 777,
         render=cfg.task.render,
         policy=_init_policy(cfg, task),
-        plan=QueryPlan(segment_length=seg_len, absorbing=task.absorbing, empty_pair_share=cfg.query.empty_pair_share),
+        plan=QueryPlan(
+            segment_length=seg_len,
+            absorbing=task.absorbing,
+            end_caption=task.end_caption,
+            empty_pair_share=cfg.query.empty_pair_share,
+        ),  # fmt: skip
     )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     store = LabelStore(cfg.store_path, fsync=cfg.labels.fsync)

@@ -5,8 +5,8 @@ MountainCar (-1 per step until the flag) the true reward is constant per step,
 so two segments of equal length have equal true return unless one of them
 contains the episode's end. A window is therefore allowed to run past the end
 of a *terminated* episode; the missing steps are filled with an absorbing
-state (observation and action all zeros, reward 0, ``dones=1``, caption
-"the episode is over", a black frame). The judge then sees the pole fall or the
+state (observation and action all zeros, reward 0, ``dones=1``, the task's
+``end_caption`` -- by default "the episode is over" -- and a black frame). The judge then sees the pole fall or the
 flag reached, the true returns differ by the number of live steps, and the
 reward model learns what being "over" is worth (its prediction for that state
 is the offset ``LearnedRewardVecEnv`` subtracts). This follows the absorbing
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from judgerl.types import Episode, Segment
+from judgerl.types import END_CAPTION, Episode, Segment
 
-END_CAPTION = "the episode is over"
+__all__ = ["END_CAPTION", "cut_segments", "episode_segment"]
 
 
 def _facts(episode: Episode) -> dict[str, float]:
@@ -41,8 +41,8 @@ def _facts(episode: Episode) -> dict[str, float]:
     return out
 
 
-def _window(episode: Episode, start: int, length: int) -> Segment:
-    """Steps ``start .. start+length`` of ``episode``, padded with absorbing steps past its end."""
+def _window(episode: Episode, start: int, length: int, end_caption: str = END_CAPTION) -> Segment:
+    """Steps ``start .. start+length`` of ``episode``, padded with absorbing steps (captioned ``end_caption``)."""
     t = episode.length
     stop = min(start + length, t)
     pad = length - (stop - start)
@@ -60,7 +60,7 @@ def _window(episode: Episode, start: int, length: int) -> Segment:
         rews = np.concatenate([rews, np.zeros(pad, np.float32)])
         dones[length - pad :] = 1.0
         if captions:
-            captions = captions + (END_CAPTION,) * pad
+            captions = captions + (end_caption,) * pad
         if frames is not None:
             # Black, not a repeat of the last frame: a frozen, tilted pole would look still balanced.
             frames = np.concatenate([frames, np.zeros((pad, *frames.shape[1:]), frames.dtype)])
@@ -90,6 +90,7 @@ def cut_segments(
     rng: np.random.Generator,
     absorbing: bool,
     per_episode: int | None = None,
+    end_caption: str = END_CAPTION,
 ) -> list[Segment]:
     """Cut random windows of ``length`` steps out of each episode.
 
@@ -103,6 +104,7 @@ def cut_segments(
         per_episode: Windows per episode (distinct starts, fewer if the episode
             has fewer possible starts). ``None``: about one per ``length`` steps,
             ``max(1, T // length)``.
+        end_caption: Caption of the absorbing steps (the task's ``end_caption``).
 
     Returns:
         The segments, episode by episode, each ``length`` steps long. Their
@@ -125,11 +127,13 @@ def cut_segments(
         if k < 1:
             continue
         starts = np.sort(rng.choice(n_starts, size=k, replace=False))
-        out.extend(_window(ep, int(s), length) for s in starts)
+        out.extend(_window(ep, int(s), length, end_caption) for s in starts)
     return out
 
 
-def episode_segment(episode: Episode, mark_end: bool = True, final_state: bool = False) -> Segment:
+def episode_segment(
+    episode: Episode, mark_end: bool = True, final_state: bool = False, end_caption: str = END_CAPTION
+) -> Segment:
     """The whole episode as one segment (for episode-verdict queries).
 
     Args:
@@ -141,6 +145,7 @@ def episode_segment(episode: Episode, mark_end: bool = True, final_state: bool =
             caption, action and reward 0, ``dones=0``) as one more row: what
             happened on the last step is only visible there (e.g. a cat crushed
             by the last move). Not combined with ``mark_end``.
+        end_caption: Caption of the absorbing step ``mark_end`` appends.
 
     Returns:
         A segment of ``episode.length`` steps, plus one if the end was marked or
@@ -151,7 +156,7 @@ def episode_segment(episode: Episode, mark_end: bool = True, final_state: bool =
             raise ValueError("episode_segment: use either mark_end or final_state, not both")
         return _with_final_state(episode)
     extra = 1 if (mark_end and episode.terminated) else 0
-    return _window(episode, 0, episode.length + extra)
+    return _window(episode, 0, episode.length + extra, end_caption)
 
 
 def _with_final_state(episode: Episode) -> Segment:

@@ -46,6 +46,8 @@ class ZeroShotReward:
     ) -> None:
         self.judge = judge
         self.captioner = captioner if captioner is not None else judge.task.captioner  # type: ignore[attr-defined]
+        task = getattr(judge, "task", None)
+        self.end_caption: str = getattr(task, "end_caption", END_CAPTION)
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[str, float] = OrderedDict()
 
@@ -53,7 +55,7 @@ class ZeroShotReward:
         """Zero-shot reward of each transition (actions are ignored).
 
         Absorbing rows (``dones``) are scored as the caption the judge sees on
-        absorbing padding, "the episode is over" (``judgerl.queries.segments``),
+        absorbing padding, the task's ``end_caption`` (``judgerl.queries.segments``),
         not as a caption of their all-zero observation: the env wrapper subtracts
         this row's reward from every step (its absorbing offset), and an all-zero
         CartPole observation captions as the goal itself (score 1, so every live
@@ -69,7 +71,7 @@ class ZeroShotReward:
         """
         absorbing = np.zeros(len(obs), bool) if dones is None else np.asarray(dones).reshape(-1) >= 0.5
         rows = np.asarray(obs)
-        captions = [END_CAPTION if end else self.captioner(o) for o, end in zip(rows, absorbing, strict=True)]
+        captions = [self.end_caption if end else self.captioner(o) for o, end in zip(rows, absorbing, strict=True)]
         missing = list(dict.fromkeys(c for c in captions if c not in self._cache))
         if missing:
             for c, s in zip(missing, self.judge.score_captions(missing), strict=True):

@@ -45,6 +45,10 @@ def _check_fields(spec: TaskSpec) -> None:
         raise _fail(spec, "baseline_text is set but goal_text is empty")
     if not callable(spec.captioner) or not callable(spec.success):
         raise _fail(spec, "captioner and success must be callable")
+    if not isinstance(spec.end_caption, str) or not spec.end_caption.strip():
+        raise _fail(
+            spec, f"end_caption must be a non-empty str (what a judge reads after the end), got {spec.end_caption!r}"
+        )
 
 
 def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> None:
@@ -108,8 +112,8 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
             raise _fail(spec, f"success must return a bool, got {type(ok).__name__}")
     if spec.oracle_verdict is not None:
         rng = np.random.default_rng(seed)
-        segs = cut_segments(episodes, spec.segment_length, rng, spec.absorbing, per_episode=1)
-        segs += [episode_segment(ep) for ep in episodes]
+        segs = cut_segments(episodes, spec.segment_length, rng, spec.absorbing, 1, spec.end_caption)
+        segs += [episode_segment(ep, end_caption=spec.end_caption) for ep in episodes]
         for seg in segs:
             verdict = spec.oracle_verdict(seg)
             if not isinstance(verdict, bool | np.bool_):

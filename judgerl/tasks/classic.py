@@ -173,6 +173,11 @@ def cartpole_caption(obs: np.ndarray) -> str:
     return f"{pole}; {place} and {motion}"
 
 
+CARTPOLE_END_CAPTION = "the pole has fallen over; the episode is over"
+"""CartPole ends only in failure (the pole past 12 degrees, or the cart off the track, which a pole that stays up
+rarely does first), so the padded steps after the end say the pole fell."""
+
+
 def cartpole_success(true_return: float, final_obs: np.ndarray) -> bool:
     """Solved at gymnasium's reward threshold: a return of at least 475 (of 500)."""
     return bool(true_return >= 475.0)
@@ -198,6 +203,9 @@ CARTPOLE = TaskSpec(
     question="Does the pole stay balanced on the cart the whole time, without falling over?",
     goal_text="the pole is upright; the cart is near the centre and standing still",
     baseline_text="a pole on a cart",
+    # What ending means here, for the judge that reads the padded steps: with "the episode is over" the 0.5B GGUF
+    # judge's preflight agreement was 0.56-0.58 (fail), with this caption 0.75-0.76 (decision 0041).
+    end_caption=CARTPOLE_END_CAPTION,
     # 25 steps: 50-step windows were tried and did worse on the 5-seed benchmark (6 of 10 runs at target
     # against 8-9 of 10, decision 0017).
     segment_length=25,

@@ -81,8 +81,8 @@ def test_sweep_alpha_writes_table_and_landscape_and_resumes(tmp_path: Path) -> N
         "0",
         "--out",
         str(out),
-        # 256 x 32 samples: 0.046-0.056 (alpha 0) and 0.602-0.618 (alpha 1) over seeds 0-3, as at 512 x 64
-        # (0.056, 0.604): the bars below hold with room; every caption costs a MiniLM forward pass.
+        # 256 x 32 samples gave 0.046-0.056 (alpha 0) and 0.602-0.618 (alpha 1) over seeds 0-3, as at 512 x 64
+        # (0.056, 0.604), with the generic end caption: the sampling noise is ~0.01, far below the bars' room.
         "--coverage",
         "256",
         "--mean-samples",
@@ -95,9 +95,11 @@ def test_sweep_alpha_writes_table_and_landscape_and_resumes(tmp_path: Path) -> N
     for r in doc["rows"]:
         assert r["success_rate"] in (0.0, 0.5, 1.0) and r["return_mean"] > 0
         assert (Path(r["run_dir"]) / "report.html").exists()
-    # alpha 0 is the closer reward on CartPole (0.054 vs 0.606 at 4096 samples, benchmarks/results/zero_shot).
+    # alpha 0 is the closer reward on CartPole: 0.096 vs 0.274 at 4096 samples (benchmarks/results/zero_shot).
+    # Below 0.4 at alpha 1 only with CartPole's end caption ("the pole has fallen over"): with "the episode is
+    # over" the absorbing row scored near the live captions and alpha 1 was at 0.606 (decision 0041).
     epic = {r["alpha"]: r["epic_distance"] for r in doc["rows"]}
-    assert epic[0.0] < 0.3 < epic[1.0] < 1.0
+    assert epic[0.0] < 0.18 < epic[1.0] < 0.4, epic
     assert [s["alpha"] for s in doc["summary"]] == [0.0, 1.0]
     assert "| 0 | 1 |" in (out / "sweep.md").read_text()
     land = json.loads((out / "landscape.json").read_text())

@@ -69,6 +69,30 @@ def test_episode_segment_marks_termination():
     trunc = episode_segment(_episode(12, terminated=False))
     assert trunc.length == 12 and not trunc.dones.any()
     assert episode_segment(_episode(12, terminated=True), mark_end=False).length == 12
+    said = episode_segment(_episode(12, terminated=True), end_caption="the pole has fallen over")
+    assert said.captions[-1] == "the pole has fallen over"
+
+
+def test_padding_is_captioned_with_the_tasks_end_caption_wherever_queries_are_cut():
+    # What a judge reads once the episode ended: CartPole says the pole fell, not only that the episode is over
+    # (the 0.5B judge's preflight agreement rose from 0.56-0.58 to 0.75-0.76 with it; decision 0041).
+    from judgerl.envs.collect import collect_episodes
+    from judgerl.forms import get_form
+    from judgerl.forms.base import QueryPlan
+    from judgerl.tasks import get_task
+
+    task = get_task("cartpole/balance-v0")
+    assert task.end_caption != END_CAPTION and "fallen" in task.end_caption
+    episodes, _ = collect_episodes(task, 300, seed=0, n_envs=2)
+    plan = QueryPlan(segment_length=task.segment_length, absorbing=True, end_caption=task.end_caption)
+    for kind in ("pointwise", "pairwise"):
+        queries = get_form(kind).queries(episodes, 12, np.random.default_rng(0), plan)
+        padded = [s for q in queries for s in q.segments if s.dones.any()]
+        assert padded, kind
+        for s in padded:
+            ended = s.dones >= 0.5
+            assert {c for c, e in zip(s.captions, ended, strict=True) if e} == {task.end_caption}
+            assert END_CAPTION not in s.captions
 
 
 def test_padding_shows_termination_in_true_return_of_cartpole():

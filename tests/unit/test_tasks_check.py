@@ -32,6 +32,7 @@ def _cartpole(**changes):
         ({"success": lambda ret, obs: 1.0}, "success must return a bool"),
         ({"oracle_verdict": lambda seg: "yes"}, "oracle_verdict must return a bool"),
         ({"goal_text": "", "baseline_text": "a cart"}, "goal_text is empty"),
+        ({"end_caption": " "}, "end_caption must be a non-empty str"),
         ({"modalities": ("video",)}, "modalities"),
     ],
 )

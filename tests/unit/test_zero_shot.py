@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -197,6 +198,11 @@ def test_zero_shot_reward_scores_absorbing_rows_as_the_end_caption() -> None:
     r = reward.predict(obs, np.zeros((2, 1), np.float32), np.array([0.0, 1.0], np.float32))
     np.testing.assert_allclose(r, judge.score_captions(["upup", END_CAPTION]), rtol=1e-6)
     assert r[0] != r[1]
+    # A task that says what its end means: that caption, as the judges see it on padding.
+    ended = dataclasses.replace(_task(captioner=lambda o: "upup"), end_caption="the pole has fallen")
+    reward = ZeroShotReward(EmbeddingJudge(ZeroShotConfig(), ended, encoder=FakeTextEncoder()))
+    r = reward.predict(obs, np.zeros((2, 1), np.float32), np.array([0.0, 1.0], np.float32))
+    np.testing.assert_allclose(r, judge.score_captions(["upup", "the pole has fallen"]), rtol=1e-6)
 
 
 def test_factory_builds_zero_shot_types() -> None:
