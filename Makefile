@@ -51,7 +51,8 @@ typecheck: $(STAMP_EXTRAS)
 # pytest exits 5 when no test ran: that is a failure here, never a silent pass.
 # Two pytest-xdist workers, whole files each in collection order (pyproject addopts), one torch thread each
 # (tests/conftest.py), longest files first, `judgerl` processes forked from a preloaded interpreter
-# (decision 0039): ~190 s of CPU, 140-170 s wall on an otherwise idle 2-core machine (decision 0030).
+# (decision 0039): ~170-180 s of user CPU, 130-145 s wall on an otherwise idle 2-core machine (decision 0030;
+# the Ray sweep runs in test-slow).
 # JUDGERL_REQUIRE_OPTIONAL=1: a test whose optional component is missing fails instead of skipping.
 test: install lint typecheck
 	@JUDGERL_REQUIRE_OPTIONAL=1 $(PYTEST) -q -n 2 $(PYTEST_ARGS); rc=$$?; \
