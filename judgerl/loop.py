@@ -165,10 +165,9 @@ def _pipeline(cfg: RunConfig) -> Path:
     key_fn = count_key_fn(cfg.reward.mix.count_key, task) if mixer.needs_keys else None
     venv = LearnedRewardVecEnv(train_env, reward, mixer, absorbing_offset, key_fn)
     disagreement = getattr(reward, "disagreement", None)
-    plan = QueryPlan(
-        segment_length=cfg.task.segment_length or task.segment_length,
-        absorbing=task.absorbing,
-        end_caption=task.end_caption,
+    plan = QueryPlan.for_task(
+        task,
+        cfg.task.segment_length,
         sampler=cfg.query.sampler,
         candidate_factor=cfg.query.candidate_factor,
         uncertainty=disagreement if callable(disagreement) else None,

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from judgerl.types import END_CAPTION, Episode, Label, Provenance, Query, Segment
+from judgerl.types import END_CAPTION, Episode, Label, Provenance, Query, Segment, TaskSpec
 
 ValueScale = Literal["probability", "margin", "similarity"]
 """What a judge's ``value`` means: a probability or 0/1 verdict (yes at ≥ 0.5), a
@@ -54,6 +54,22 @@ class QueryPlan:
     candidate_factor: int = 4
     uncertainty: Uncertainty | None = None
     empty_pair_share: float = 0.1
+
+    @classmethod
+    def for_task(cls, task: TaskSpec, segment_length: int | None = None, **settings: Any) -> QueryPlan:
+        """The plan for ``task``: its segment length (unless given), absorbing padding and end caption.
+
+        Args:
+            task: The task whose episodes are cut.
+            segment_length: Overrides ``task.segment_length`` (``task.segment_length`` in the config).
+            **settings: The other fields (``sampler``, ``empty_pair_share``...).
+        """
+        return cls(
+            segment_length=segment_length or task.segment_length,
+            absorbing=task.absorbing,
+            end_caption=task.end_caption,
+            **settings,
+        )
 
 
 @dataclass(frozen=True)

@@ -147,12 +147,7 @@ def run_preflight(cfg: RunConfig, n_probes: int = 64, run_id: str | None = None)
         seed=cfg.seed + 777,
         render=cfg.task.render,
         policy=_init_policy(cfg, task),
-        plan=QueryPlan(
-            segment_length=seg_len,
-            absorbing=task.absorbing,
-            end_caption=task.end_caption,
-            empty_pair_share=cfg.query.empty_pair_share,
-        ),  # fmt: skip
+        plan=QueryPlan.for_task(task, seg_len, empty_pair_share=cfg.query.empty_pair_share),
     )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     store = LabelStore(cfg.store_path, fsync=cfg.labels.fsync)

@@ -6,9 +6,9 @@ so two segments of equal length have equal true return unless one of them
 contains the episode's end. A window is therefore allowed to run past the end
 of a *terminated* episode; the missing steps are filled with an absorbing
 state (observation and action all zeros, reward 0, ``dones=1``, the task's
-``end_caption`` -- by default "the episode is over" -- and a black frame). The judge then sees the pole fall or the
-flag reached, the true returns differ by the number of live steps, and the
-reward model learns what being "over" is worth (its prediction for that state
+``end_caption`` -- by default "the episode is over" -- and a black frame). The
+judge then sees the pole fall or the flag reached, the true returns differ by
+the number of live steps, and the reward model learns what being "over" is worth (its prediction for that state
 is the offset ``LearnedRewardVecEnv`` subtracts). This follows the absorbing
 state treatment of DAC (Kostrikov et al., 2019) and imitation's
 ``AbsorbAfterDoneWrapper``.
