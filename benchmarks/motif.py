@@ -22,6 +22,7 @@ training wall-clock). Every seed is printed; the JSON is rewritten after each ru
 Usage:
   python benchmarks/motif.py --grid score --seeds 0 1 2
   python benchmarks/motif.py --grid staircase steering --steps 61440 --out benchmarks/results/motif/demo.json
+  python benchmarks/motif.py --grid steering --set task.id=nethack/score-status-v0   # captions with status changes
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def main() -> None:
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--out", default="benchmarks/results/motif/demo.json")
     p.add_argument("--resume", action="store_true", help="keep the rows already in --out")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides for every run")
     args = p.parse_args()
     torch.set_num_threads(1)
     print(f"load average: {os.getloadavg()}  cores: {os.cpu_count()}")
@@ -119,7 +121,8 @@ def main() -> None:
             for cell, overrides in cells.items():
                 if any((r["cell"], r["seed"], r["steps"]) == (cell, seed, args.steps) for r in rows):
                     continue
-                row = one_run(cell, overrides, seed, args.steps, args.eval_episodes, Path(tmp))
+                row = one_run(cell, [*overrides, *args.set], seed, args.steps, args.eval_episodes, Path(tmp))
+                row["overrides"] = args.set
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)

@@ -118,7 +118,14 @@ _TUNED[("homegrid/cat-values-v0", "PPO")] = {
 # NetHack (seed 002, Motif): PPO with a small glyph-crop + blstats + message encoder
 # (judgerl.envs.nethack_policy), sized for 2 cores; short rollouts (128 steps x 8 envs) so a few-minute
 # demo still gets dozens of updates. Motif used far larger budgets (1e9 steps); these are a starting point.
-for _nethack in ("nethack/score-v0", "nethack/staircase-v0", "nethack/oracle-v0"):
+# The "-status" variants (captions with status-line changes) train with the same settings.
+for _nethack in (
+    "nethack/score-v0",
+    "nethack/staircase-v0",
+    "nethack/oracle-v0",
+    "nethack/score-status-v0",
+    "nethack/staircase-status-v0",
+):
     _TUNED[(_nethack, "PPO")] = {
         "n_steps": 128,
         "batch_size": 256,

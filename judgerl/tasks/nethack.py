@@ -140,4 +140,9 @@ def nethack_task(
     )
 
 
-NETHACK_TASKS: tuple[TaskSpec, ...] = tuple(nethack_task(name) for name in ("score", "staircase", "oracle"))
+NETHACK_TASKS: tuple[TaskSpec, ...] = (
+    *(nethack_task(name) for name in ("score", "staircase", "oracle")),
+    # Motif's captions are the game message alone; going down the stairs or picking up gold often prints none,
+    # so a goal about depth or gold has nothing to reward. These variants add the status-line changes in words.
+    *(nethack_task(name, f"nethack/{name}-status-v0", status_changes=True) for name in ("score", "staircase")),
+)

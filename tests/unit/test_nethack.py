@@ -13,6 +13,7 @@ from judgerl.testing.optional import importorskip
 
 nle = importorskip("nle", "nethack")
 
+from judgerl.agents.sb3 import agent_hyperparams  # noqa: E402
 from judgerl.envs import nethack as nh  # noqa: E402
 from judgerl.envs.factory import make_env  # noqa: E402
 from judgerl.envs.nethack_policy import NetHackEncoder  # noqa: E402
@@ -81,6 +82,26 @@ def test_caption_names_status_changes_when_asked() -> None:
     text = nh.NetHackCaptioner(layout)(row)
     assert text.startswith("You climb down the stairs.")
     assert "dungeon level 2 (was 1)" in text and "You lose 2 hit points." in text and "gold" not in text
+
+
+def test_status_variants_are_registered_and_train_like_their_base_tasks() -> None:
+    for name in ("score", "staircase"):
+        base, variant = get_task(f"nethack/{name}-v0"), get_task(f"nethack/{name}-status-v0")
+        assert variant.env_kwargs == {"status_changes": True} and base.env_kwargs == {}
+        assert variant.instruction == base.instruction and variant.success is not base.success
+        # The tuned PPO settings and the NetHack encoder are keyed by task id: a variant without them would
+        # fall back to an MLP policy that cannot read the Dict observation.
+        assert agent_hyperparams(variant, "PPO", {}, 10_000) == agent_hyperparams(base, "PPO", {}, 10_000)
+        env = make_env(variant, seed=0)
+        obs, _ = env.reset(seed=0)
+        assert "prev_blstats" in obs
+        row = flatten_one(env.observation_space, obs)
+        layout = nh.Layout(status_changes=True)
+        moved = row.copy()
+        moved[layout.prev_blstats.start + nh.BL_GOLD] = row[layout.blstats.start + nh.BL_GOLD] - 3  # type: ignore[union-attr]
+        assert "Your gold" not in variant.captioner(row)  # at reset nothing changed
+        assert variant.captioner(moved).endswith(f"Your gold rises to {int(row[layout.blstats.start + nh.BL_GOLD])}.")
+        env.close()
 
 
 def test_env_observation_is_small_seeded_and_reports_facts() -> None:
