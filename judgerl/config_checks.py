@@ -64,6 +64,15 @@ def check_references(cfg: Any) -> None:
             f"reward.mix: dataset normalisation and thresholds are estimated on labelled data, which "
             f"reward.model={entry.name} does not collect; use normalize=running or none and no threshold"
         )
+    if cfg.reward.mirror and (task.mirror is None or form.targets_kind != "preferences" or entry.fits is None):
+        why = (
+            f"task {task.id} declares no mirror symmetry (TaskSpec.mirror)"
+            if task.mirror is None
+            else f"query.kind={form.name} gives {form.targets_kind}, not preference pairs"
+            if form.targets_kind != "preferences"
+            else f"reward.model={entry.name} fits nothing"
+        )
+        raise ConfigError(f"reward.mirror: {why}; set reward.mirror=false")
     if cfg.reward.model == "none" and cfg.reward.mix.env_weight == 0.0:
         raise ConfigError("reward.mix.env_weight: reward.model=none gives no learned reward; set env_weight > 0")
     if cfg.reward.model == "zero_shot" and cfg.judge.type not in ("embedding", "clip"):

@@ -48,6 +48,7 @@ from judgerl.evaluation.judge_quality import judge_vs_oracle
 from judgerl.evaluation.logger import MetricsLogger
 from judgerl.faults import kill_point
 from judgerl.forms import QueryPlan, TargetPlan, get_form
+from judgerl.forms.mirror import plan_targets
 from judgerl.judges.factory import value_scale
 from judgerl.labels.cached import cached_judge
 from judgerl.loop_parts import (
@@ -177,6 +178,7 @@ def _pipeline(cfg: RunConfig) -> Path:
         val_fraction=cfg.reward.val_fraction,
         value_scale=value_scale(cfg.judge, cfg.query.kind),
         truth=task.oracle_verdict,
+        mirror=task if cfg.reward.mirror else None,
     )
 
     # ── ⑤ Agent: resumed from its checkpoint, started from agent.init, or fresh ──────
@@ -288,7 +290,7 @@ def _pipeline(cfg: RunConfig) -> Path:
                 # This iteration's fit was saved before the last process died: refitting would warm-start from it.
                 fit_metrics = dict(reward_info.extra.get("metrics", {}))
             else:
-                targets = form.targets(labelled, rng_fit, targets_plan)
+                targets = plan_targets(form, labelled, rng_fit, targets_plan)
                 if len(targets) == 0:
                     raise NoUsableLabels(
                         f"iteration {it}: the judge gave no usable label yet (see labels.sqlite: "

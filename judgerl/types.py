@@ -82,6 +82,11 @@ class TaskSpec:
             training and evaluation (same rules and ``info`` keys as the gym
             env, faster); collection with captions and frames always uses the
             gym env.
+        mirror: The task's left-right mirror symmetry, or ``None``: maps
+            observations ``(T, O)`` and actions ``(T, A)`` to the mirrored
+            ones, under which the true reward and the dynamics are unchanged
+            and the rendered picture is flipped left to right. Used by
+            ``reward.mirror`` (a mirrored copy of every labelled pair).
     """
 
     id: str
@@ -101,6 +106,7 @@ class TaskSpec:
     end_caption: str = END_CAPTION
     oracle_verdict: Callable[[Segment], bool] | None = None
     vec_env: Callable[[int, int | None], Any] | None = None
+    mirror: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)

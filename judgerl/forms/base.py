@@ -83,12 +83,15 @@ class TargetPlan:
         pairs_per_score: Pointwise: derived pairs each scored segment takes part in.
         truth: Ground-truth verdict of a segment (``TaskSpec.oracle_verdict``),
             for reporting only; ``None`` when the task has none.
+        mirror: The task whose mirror symmetry adds a mirrored copy of each
+            training pair (``reward.mirror``, ``judgerl.forms.mirror``); ``None``: off.
     """
 
     val_fraction: float = 0.2
     value_scale: ValueScale = "probability"
     pairs_per_score: int = 4
     truth: Callable[[Segment], bool] | None = None
+    mirror: TaskSpec | None = None
 
 
 @dataclass(frozen=True)

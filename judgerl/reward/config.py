@@ -97,6 +97,12 @@ class RewardConfig(_Stage):
         "states (frames, captions), not actions, so an action input only fits spurious correlations "
         "(decision 0012); turn it on for a judge that is shown the actions.",
     )
+    mirror: bool = Field(
+        False,
+        description="Fit the reward model on every training pair and its mirror image (the task's left-right "
+        "symmetry, TaskSpec.mirror: CartPole, Pendulum), so it cannot learn a side the task does not have; for "
+        "judges that favour one side (decision 0042). Pairwise and pointwise forms only.",
+    )
     clip_to_data: bool = Field(
         True,
         description="Clip each observation feature to the range seen in the labelled segments before predicting "

@@ -22,6 +22,7 @@ import numpy as np
 
 from judgerl.checkpoints import CheckpointInfo, save_checkpoint
 from judgerl.forms import FeedbackForm, TargetPlan
+from judgerl.forms.mirror import plan_targets
 from judgerl.labels.store import LabelStore
 
 
@@ -101,7 +102,7 @@ class BackgroundFitter:
                 key=lambda r: r[1].query_key,
             )
             rng = np.random.default_rng([self.seed, 1, 0x0A11, self.fits])
-            targets = self.form.targets(labelled, rng, self.plan)
+            targets = plan_targets(self.form, labelled, rng, self.plan)
             self.fitted_on = n
             if len(targets) == 0:
                 return False

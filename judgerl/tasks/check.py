@@ -51,6 +51,20 @@ def _check_fields(spec: TaskSpec) -> None:
         )
 
 
+def _check_mirror(spec: TaskSpec, obs: np.ndarray, acts: np.ndarray) -> None:
+    """A mirror keeps the shapes of ``obs (T, O)`` and ``acts (T, A)`` and, applied twice, gives them back."""
+    assert spec.mirror is not None
+    try:
+        m_obs, m_acts = (np.asarray(v) for v in spec.mirror(obs, acts))
+        back_obs, back_acts = (np.asarray(v) for v in spec.mirror(m_obs, m_acts))
+    except Exception as e:
+        raise _fail(spec, f"mirror failed on a rollout: {type(e).__name__}: {e}") from e
+    if m_obs.shape != obs.shape or m_acts.shape != acts.shape:
+        raise _fail(spec, f"mirror changed shapes: {obs.shape}, {acts.shape} -> {m_obs.shape}, {m_acts.shape}")
+    if not (np.allclose(back_obs, obs, atol=1e-5) and np.allclose(back_acts, acts, atol=1e-5)):
+        raise _fail(spec, "mirror applied twice does not give the observations and actions back")
+
+
 def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> None:
     """Check that a task can be built, stepped, captioned, scored and judged.
 
@@ -59,7 +73,7 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
     ``(H, W, 3)`` uint8 frames when ``"frames"`` is a modality; the captioner
     gives a non-empty string for every visited observation; ``success`` returns
     a bool; ``oracle_verdict`` returns a bool on a cut segment and on a whole
-    episode.
+    episode; ``mirror``, when declared, keeps shapes and is its own inverse.
 
     Args:
         spec: The task.
@@ -110,6 +124,8 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
         ok = spec.success(ep.true_return, ep.final_obs)
         if not isinstance(ok, bool | np.bool_):
             raise _fail(spec, f"success must return a bool, got {type(ok).__name__}")
+    if spec.mirror is not None and episodes:
+        _check_mirror(spec, episodes[0].obs, episodes[0].acts)
     if spec.oracle_verdict is not None:
         rng = np.random.default_rng(seed)
         segs = cut_segments(episodes, spec.segment_length, rng, spec.absorbing, 1, spec.end_caption)

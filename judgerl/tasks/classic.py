@@ -114,6 +114,11 @@ def pendulum_verdict(segment: Segment) -> bool:
     return bool(np.mean(np.abs(pendulum_angle(obs)) < PENDULUM_UPRIGHT_RAD) >= 0.5)
 
 
+def pendulum_mirror(obs: np.ndarray, acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror ``[cos θ, sin θ, θ̇]`` rows ``(T, 3)`` and torques ``(T, 1)``: θ → −θ, θ̇ → −θ̇, u → −u."""
+    return np.asarray(obs) * np.array([1.0, -1.0, -1.0], np.float32), -np.asarray(acts)
+
+
 PENDULUM = TaskSpec(
     id="pendulum/swingup-v0",
     instruction="Swing the pendulum up and keep it balanced upright.",
@@ -132,6 +137,7 @@ PENDULUM = TaskSpec(
     segment_length=25,
     absorbing=False,
     oracle_verdict=pendulum_verdict,
+    mirror=pendulum_mirror,
 )
 
 # ---------------------------------------------------------------------------
@@ -178,6 +184,11 @@ CARTPOLE_END_CAPTION = "the pole has fallen over; the episode is over"
 rarely does first), so the padded steps after the end say the pole fell."""
 
 
+def cartpole_mirror(obs: np.ndarray, acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror ``[x, ẋ, θ, θ̇]`` rows ``(T, 4)`` (all negated) and pushes ``(T, 1)`` (left 0 ↔ right 1)."""
+    return -np.asarray(obs), 1.0 - np.asarray(acts)
+
+
 def cartpole_success(true_return: float, final_obs: np.ndarray) -> bool:
     """Solved at gymnasium's reward threshold: a return of at least 475 (of 500)."""
     return bool(true_return >= 475.0)
@@ -211,6 +222,7 @@ CARTPOLE = TaskSpec(
     segment_length=25,
     absorbing=True,
     oracle_verdict=cartpole_verdict,
+    mirror=cartpole_mirror,
 )
 
 # ---------------------------------------------------------------------------

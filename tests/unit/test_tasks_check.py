@@ -34,6 +34,9 @@ def _cartpole(**changes):
         ({"goal_text": "", "baseline_text": "a cart"}, "goal_text is empty"),
         ({"end_caption": " "}, "end_caption must be a non-empty str"),
         ({"modalities": ("video",)}, "modalities"),
+        ({"mirror": lambda obs, acts: (obs + 1.0, acts)}, "mirror applied twice"),
+        ({"mirror": lambda obs, acts: (obs[:, :2], acts)}, "mirror changed shapes"),
+        ({"mirror": lambda obs, acts: (-obs, acts[0])}, "mirror failed|mirror changed shapes"),
     ],
 )
 def test_check_task_reports_broken_specs(changes, message):
