@@ -47,8 +47,7 @@ from judgerl.evaluation.ground_truth import evaluate, sb3_policy
 from judgerl.evaluation.judge_quality import judge_vs_oracle
 from judgerl.evaluation.logger import MetricsLogger
 from judgerl.faults import kill_point
-from judgerl.forms import QueryPlan, TargetPlan, get_form
-from judgerl.forms.mirror import plan_targets
+from judgerl.forms import QueryPlan, TargetPlan, get_form, plan_targets
 from judgerl.judges.factory import value_scale
 from judgerl.labels.cached import cached_judge
 from judgerl.loop_parts import (

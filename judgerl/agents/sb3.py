@@ -21,6 +21,7 @@ from judgerl.agents.policies import merge_policy_kwargs, resolve_policy, resolve
 from judgerl.agents.replay import relabel_replay_buffer, replay_buffer_class
 from judgerl.config import AgentConfig
 from judgerl.configbase import ConfigError
+from judgerl.tasks.nethack import NETHACK_TASKS
 from judgerl.types import TaskSpec
 
 __all__ = ["ALGOS", "agent_from_config", "init_agent", "make_agent", "relabel_replay_buffer"]
@@ -118,14 +119,8 @@ _TUNED[("homegrid/cat-values-v0", "PPO")] = {
 # NetHack (seed 002, Motif): PPO with a small glyph-crop + blstats + message encoder
 # (judgerl.envs.nethack_policy), sized for 2 cores; short rollouts (128 steps x 8 envs) so a few-minute
 # demo still gets dozens of updates. Motif used far larger budgets (1e9 steps); these are a starting point.
-# The "-status" variants (captions with status-line changes) train with the same settings.
-for _nethack in (
-    "nethack/score-v0",
-    "nethack/staircase-v0",
-    "nethack/oracle-v0",
-    "nethack/score-status-v0",
-    "nethack/staircase-status-v0",
-):
+# Every built-in NetHack task, its "-status" variants included, trains with the same settings.
+for _nethack in (spec.id for spec in NETHACK_TASKS):
     _TUNED[(_nethack, "PPO")] = {
         "n_steps": 128,
         "batch_size": 256,

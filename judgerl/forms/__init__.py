@@ -9,6 +9,7 @@ from judgerl.forms.base import (
     VerdictTargets,
     target_kind,
 )
+from judgerl.forms.mirror import plan_targets
 from judgerl.forms.registry import form_names, get_form, is_pair, register_form, unregister_form
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "form_names",
     "get_form",
     "is_pair",
+    "plan_targets",
     "register_form",
     "target_kind",
     "unregister_form",

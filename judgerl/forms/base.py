@@ -84,7 +84,7 @@ class TargetPlan:
         truth: Ground-truth verdict of a segment (``TaskSpec.oracle_verdict``),
             for reporting only; ``None`` when the task has none.
         mirror: The task whose mirror symmetry adds a mirrored copy of each
-            training pair (``reward.mirror``, ``judgerl.forms.mirror``); ``None``: off.
+            pair (``reward.mirror``, ``judgerl.forms.mirror``); ``None``: off.
     """
 
     val_fraction: float = 0.2

@@ -1,4 +1,4 @@
-"""Mirrored targets: a task's left-right symmetry turned into a copy of every labelled training pair.
+"""Mirrored targets: a task's left-right symmetry turned into a copy of every labelled pair.
 
 CartPole and Pendulum look the same in a mirror: negate the positions, speeds
 and actions and the true reward and the dynamics do not change, so whatever
@@ -64,7 +64,6 @@ def with_mirrored_pairs(targets: PreferenceTargets, task: TaskSpec) -> Preferenc
     Returns:
         ``2P`` pairs: the originals first, then their mirror images (key ``"<key>|mirror"``).
     """
-    every = np.arange(len(targets))
     cache: dict[int, Segment] = {}
 
     def mirrored(seg: Segment) -> Segment:
@@ -74,11 +73,11 @@ def with_mirrored_pairs(targets: PreferenceTargets, task: TaskSpec) -> Preferenc
 
     keys = targets.keys or tuple(str(i) for i in range(len(targets)))
     return PreferenceTargets(
-        first=(*targets.first, *(mirrored(targets.first[i]) for i in every)),
-        second=(*targets.second, *(mirrored(targets.second[i]) for i in every)),
+        first=(*targets.first, *map(mirrored, targets.first)),
+        second=(*targets.second, *map(mirrored, targets.second)),
         prefs=np.concatenate([targets.prefs, targets.prefs]).astype(np.float32),
         val=np.concatenate([targets.val, targets.val]).astype(bool),
-        keys=(*keys, *(f"{keys[i]}|mirror" for i in every)),
+        keys=(*keys, *(f"{k}|mirror" for k in keys)),
     )
 
 

@@ -99,7 +99,7 @@ class RewardConfig(_Stage):
     )
     mirror: bool = Field(
         False,
-        description="Fit the reward model on every training pair and its mirror image (the task's left-right "
+        description="Fit the reward model on every labelled pair and its mirror image (the task's left-right "
         "symmetry, TaskSpec.mirror: CartPole, Pendulum), so it cannot learn a side the task does not have; for "
         "judges that favour one side (decision 0042). Pairwise and pointwise forms only.",
     )

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from judgerl.checkpoints import CheckpointInfo, save_checkpoint
-from judgerl.forms import FeedbackForm, TargetPlan
-from judgerl.forms.mirror import plan_targets
+from judgerl.forms import FeedbackForm, TargetPlan, plan_targets
 from judgerl.labels.store import LabelStore
 
 
