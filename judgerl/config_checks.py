@@ -104,6 +104,8 @@ def check_references(cfg: Any) -> None:
         raise ConfigError(
             f"judge.type: unknown judge type {cfg.judge.type!r}; choose one of: {', '.join(judge_types())}"
         )
+    if cfg.judge.question is not None:
+        _check_question(cfg)
     chat_captions = cfg.judge.type == "openai" and entry.fits is not None and cfg.query.kind == "caption_pairs"
     if chat_captions and cfg.judge.form not in ("caption_pairs", "pointwise"):
         raise ConfigError(
@@ -140,6 +142,23 @@ def check_references(cfg: Any) -> None:
         from judgerl.judges.client_checks import check_client_config
 
         check_client_config(cfg.judge)
+
+
+def _check_question(cfg: Any) -> None:
+    """judge.question: a non-empty question, for a judge and form whose prompt asks one."""
+    if not cfg.judge.question.strip():
+        raise ConfigError("judge.question: empty; give a yes/no question or remove the key for the task's own")
+    if cfg.judge.type not in ("gguf", "openai"):
+        raise ConfigError(
+            f"judge.question: judge.type {cfg.judge.type} asks no yes/no question; it is read by the gguf and "
+            "openai judges only, so remove it"
+        )
+    form = cfg.judge.form or cfg.query.kind
+    if cfg.judge.type == "openai" and form not in ("pointwise", "episode"):
+        raise ConfigError(
+            f"judge.question: the openai judge's {form} prompt asks no yes/no question (pointwise and episode "
+            "prompts do); set judge.form=pointwise or remove judge.question"
+        )
 
 
 def _check_clip(cfg: Any, task: Any) -> None:

@@ -195,6 +195,12 @@ class JudgeConfig(_Stage):
         description="Prompt template for `form`: a packaged name (pairwise_v1; caption_pairs: caption_pairs_motif_v1 "
         "with chain of thought, the default, or caption_pairs_short_v1) or a .txt path; None = default.",
     )
+    question: str | None = Field(
+        None,
+        description="Yes/no question of the pointwise and episode prompts (gguf and openai judges) instead of the "
+        "task's own (`judgerl tasks` shows it), e.g. 'Is the pendulum upright and almost still, balanced at the "
+        "top?'; a new question is a new judge id, so labels asked with another question are never reused.",
+    )
     calibration: Literal["none", "median", "content_free"] = Field(
         "none", description="Pointwise yes/no scores: none, median threshold, or content-free offset (Zhao 2021)."
     )

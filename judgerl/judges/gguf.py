@@ -359,7 +359,7 @@ def build_gguf_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> GGUFJudge:
     calibration: Calibration = cfg.calibration if "calibration" in cfg.model_fields_set else "median"
     view = View(show="captions", steps=cfg.captions_per_segment, keyframes=cfg.keyframes)
     prompt = cfg.prompt if cfg.prompt is not None and cfg.form == "pointwise" else "pointwise_yesno_v1"
-    return GGUFJudge(cfg.gguf, task, calibration=calibration, view=view, prompt=prompt)
+    return GGUFJudge(cfg.gguf, task, calibration=calibration, question=cfg.question, view=view, prompt=prompt)
 
 
 def register() -> None:

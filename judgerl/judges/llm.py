@@ -32,6 +32,7 @@ nothing is made for the rest, and their requests go to the spending sink.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -93,6 +94,7 @@ class ChatJudge:
         calibration: Calibration = "none",
         allow_ties: bool = False,
         view: View | None = None,
+        question: str | None = None,
         seed: int = 0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -114,6 +116,7 @@ class ChatJudge:
         self.calibration = calibration
         self.allow_ties = allow_ties
         self.view = view if view is not None else View()
+        self.question = question
         self.threshold: float | None = None
         self.counts: Counter[str] = Counter()
         self.memo = PromptMemo(client_cfg.reuse_prompts and client_cfg.temperature == 0.0)
@@ -121,7 +124,13 @@ class ChatJudge:
         self._on_spending: OnSpending | None = None
         self._on_send: Callable[[str], None] | None = None
         self._id = chat_judge_id(
-            client_cfg, form, {f: t.sha for f, t in self.templates.items()}, self.view, calibration, allow_ties
+            client_cfg,
+            form,
+            {f: t.sha for f, t in self.templates.items()},
+            self.view,
+            calibration,
+            allow_ties,
+            question,
         )
 
     @property
@@ -338,6 +347,7 @@ class ChatJudge:
         forms = [self._form_for(q) for q in queries]
         if not queries:
             return []
+        task = dataclasses.replace(task, question=self.question) if self.question else task
         labels = run_here(lambda emit: self._judge_all(task, queries, forms, emit), on_label)
         if self.calibration == "median" and self.threshold is None:
             values = [
@@ -403,6 +413,7 @@ def build_chat_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> ChatJudge:
         calibration=cfg.calibration,
         allow_ties=cfg.allow_ties,
         view=view,
+        question=cfg.question,
         seed=seed,
     )
 

@@ -270,8 +270,9 @@ def chat_judge_id(
     view: View,
     calibration: str,
     allow_ties: bool,
+    question: str | None = None,
 ) -> str:
-    """A chat judge's id: a hash of model, prompt shas, form, sampling, view and calibration.
+    """A chat judge's id: a hash of model, prompt shas, form, sampling, view, calibration and question.
 
     Deliberately no base_url and no key: the same model behind another URL gives the same
     labels. ``cfg.logprobs`` is the pointwise scale (log-prob margin vs 0/1 text): judges on
@@ -288,6 +289,8 @@ def chat_judge_id(
         "calibration": calibration,
         "allow_ties": allow_ties,
     }
+    if question:  # only when set, so the ids of judges asking the task's own question stay as they were
+        spec["question"] = question
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return f"openai:{cfg.model}:{digest}"
 
