@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -12,16 +13,10 @@ from judgerl.configbase import ConfigError
 from judgerl.judges.factory import make_judge
 from judgerl.judges.llm import ChatJudge
 from judgerl.testing.fake_openai import FakeOpenAIServer, Reply, request_text
-from judgerl.types import Query, Segment, TaskSpec
+from judgerl.testing.fixtures import tiny_task
+from judgerl.types import Query, Segment
 
-TASK = TaskSpec(
-    id="t/question-v0",
-    instruction="Raise the value.",
-    env_id="X-v0",
-    captioner=lambda o: "",
-    success=lambda r, o: True,
-    question="Is the value high?",
-)
+TASK = dataclasses.replace(tiny_task(), question="Is the value high?")
 OTHER = "Is the value high and steady?"
 
 
