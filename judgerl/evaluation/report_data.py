@@ -127,6 +127,8 @@ def judge_words(cfg: dict[str, Any], prompt_shas: list[str], models: list[str]) 
     )
     rows.append(("both orders", "yes" if j.get("both_orders") else "no"))
     rows.append(("prompt", str(j.get("prompt") or "packaged default")))
+    if j.get("question"):
+        rows.append(("question asked", f"{j['question']} (judge.question, instead of the task's)"))
     if prompt_shas:
         rows.append(("prompt version (sha256)", ", ".join(s[:12] for s in prompt_shas)))
     zs = j.get("zero_shot", {})

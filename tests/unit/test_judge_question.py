@@ -80,3 +80,11 @@ def test_a_question_nobody_asks_is_refused(sets: list[str], message: str) -> Non
     cfg = load_config(None, [*base, *sets])
     with pytest.raises(ConfigError, match=rf"judge\.question: .*{message}"):
         validate_references(cfg)
+
+
+def test_report_names_the_question_the_judge_was_asked() -> None:
+    from judgerl.evaluation.report_data import judge_words
+
+    rows = dict(judge_words({"judge": {"type": "gguf", "question": OTHER}, "query": {"kind": "pointwise"}}, [], []))
+    assert rows["question asked"].startswith(OTHER)
+    assert "question asked" not in dict(judge_words({"judge": {"type": "gguf"}}, [], []))
