@@ -147,6 +147,8 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     for t in list_tasks():
         print(f"{t.id:32s} {t.env_id:24s} algo={t.default_algo:4s} sees={','.join(t.modalities)}")
         print(f"{'':32s} {t.instruction}")
+        if t.question:
+            print(f"{'':32s} yes/no question: {t.question}")
     return 0
 
 

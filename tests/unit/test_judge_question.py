@@ -88,3 +88,12 @@ def test_report_names_the_question_the_judge_was_asked() -> None:
     rows = dict(judge_words({"judge": {"type": "gguf", "question": OTHER}, "query": {"kind": "pointwise"}}, [], []))
     assert rows["question asked"].startswith(OTHER)
     assert "question asked" not in dict(judge_words({"judge": {"type": "gguf"}}, [], []))
+
+
+def test_tasks_command_shows_each_task_question(capsys: pytest.CaptureFixture[str]) -> None:
+    from judgerl.cli import main
+    from judgerl.tasks import get_task
+
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert f"yes/no question: {get_task('pendulum/swingup-v0').question}" in out
