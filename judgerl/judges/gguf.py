@@ -51,7 +51,7 @@ from judgerl.install_hints import MissingDependency, install_hint
 from judgerl.judges.base import OnLabel
 from judgerl.judges.gguf_scoring import NO_WORDS, YES_WORDS, PrefixEvaluator, answer_token_ids, margin_from_logits
 from judgerl.judges.llm_calibration import Calibration, median_threshold, pairs_from_scores
-from judgerl.judges.llm_prompts import View, load_prompt, render_pointwise
+from judgerl.judges.llm_prompts import View, asking, load_prompt, render_pointwise
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
 
 LLAMA_HINT = f"llama-cpp-python is not installed: {install_hint('gguf')}"
@@ -188,9 +188,6 @@ class GGUFJudge:
 
     # ------------------------------------------------------------------ prompts
 
-    def _task_for_prompt(self, task: TaskSpec) -> TaskSpec:
-        return dataclasses.replace(task, question=self.question) if self.question else task
-
     def _text(self, task: TaskSpec, segment: Segment | None, episode: bool) -> str:
         if segment is not None and not segment.captions:
             captions = tuple(task.captioner(o) for o in segment.obs)
@@ -198,7 +195,7 @@ class GGUFJudge:
         steps = self.view.keyframes if episode else self.view.steps
         mode: Literal["captions", "state"] = "captions" if "captions" in task.modalities or segment is None else "state"
         view = View(show=mode, steps=steps, keyframes=self.view.keyframes)
-        return render_pointwise(self.template, self._task_for_prompt(task), segment, view).text
+        return render_pointwise(self.template, asking(task, self.question), segment, view).text
 
     def _offset(self, task: TaskSpec) -> float:
         if self.calibration == "content_free":

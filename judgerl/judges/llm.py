@@ -32,7 +32,6 @@ nothing is made for the rest, and their requests go to the spending sink.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,6 +53,7 @@ from judgerl.judges.llm_prompts import (
     EXTRA_PROMPTS,
     View,
     answer_form,
+    asking,
     chat_judge_id,
     load_prompt,
     render_pointwise,
@@ -123,15 +123,8 @@ class ChatJudge:
         self._content_free: dict[str, float] = {}
         self._on_spending: OnSpending | None = None
         self._on_send: Callable[[str], None] | None = None
-        self._id = chat_judge_id(
-            client_cfg,
-            form,
-            {f: t.sha for f, t in self.templates.items()},
-            self.view,
-            calibration,
-            allow_ties,
-            question,
-        )
+        shas = {f: t.sha for f, t in self.templates.items()}
+        self._id = chat_judge_id(client_cfg, form, shas, self.view, calibration, allow_ties, question)
 
     @property
     def id(self) -> str:
@@ -347,7 +340,7 @@ class ChatJudge:
         forms = [self._form_for(q) for q in queries]
         if not queries:
             return []
-        task = dataclasses.replace(task, question=self.question) if self.question else task
+        task = asking(task, self.question)
         labels = run_here(lambda emit: self._judge_all(task, queries, forms, emit), on_label)
         if self.calibration == "median" and self.threshold is None:
             values = [

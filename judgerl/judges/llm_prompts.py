@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -213,6 +213,11 @@ def render_pairwise(template: PromptTemplate, task: TaskSpec, query: Query, view
     fields = {"instruction": task.instruction, "segment_a": text_a, "segment_b": text_b}
     fields["answer_format"] = _answer_format(allow_ties)
     return Rendered(template.render(**fields), img_a + img_b)
+
+
+def asking(task: TaskSpec, question: str | None) -> TaskSpec:
+    """The task as a prompt shows it: its yes/no question replaced by ``question`` when one is given."""
+    return replace(task, question=question) if question else task
 
 
 def render_pointwise(template: PromptTemplate, task: TaskSpec, segment: Segment | None, view: View) -> Rendered:
