@@ -9,9 +9,13 @@ observation as a flat row in the label store, so this env keeps three members:
   gold, experience level, turn, conditions...), int64;
 - ``message``: the game message line, 256 bytes, NUL-padded;
 - ``prev_blstats`` (only with ``status_changes=True``): the previous step's
-  ``blstats``, so the caption can say what changed.
+  ``blstats``, so the caption can say what changed;
+- ``map`` (only with ``full_map=True``): the whole 21×79 glyph map, int16. The
+  crop shows the hero's surroundings only, and a policy without memory cannot
+  find a staircase it does not see; the map is its memory of the level (what was
+  explored, where the ``>`` is), as in NLE's baseline and Motif's policy.
 
-With the default 9×9 crop a flat row is 27 + 81 + 256 = 364 values.
+With the default 9×9 crop a flat row is 27 + 81 + 256 = 364 values (2,023 with the map).
 
 **Seeding.** NLE ignores gymnasium's ``reset(seed=...)``; here every reset draws
 NetHack's core and display seeds from the env's ``np_random`` (seeded by
@@ -83,6 +87,52 @@ def oracle_glyph() -> int:
     raise RuntimeError("nle has no Oracle glyph")
 
 
+# What the policy's map encoder tells apart (judgerl.envs.nethack_policy): NetHack's 5,976 glyphs in 14 classes.
+MAP_CLASSES = (
+    "other", "unexplored", "wall", "door", "floor", "corridor", "stairs up", "stairs down",
+    "dungeon feature", "water or lava", "monster", "pet", "object", "hero",
+)  # fmt: skip
+# NetHack 3.6's defsym.h order of the map symbols (glyph = GLYPH_CMAP_OFF + index) -> class
+_CMAP_CLASSES = {
+    0: "unexplored",  # S_stone
+    **dict.fromkeys(range(1, 12), "wall"),  # S_vwall .. S_trwall
+    **dict.fromkeys(range(12, 17), "door"),  # doorway, open and closed doors
+    17: "wall",  # iron bars
+    18: "wall",  # tree
+    19: "floor",  # S_room
+    20: "floor",  # S_darkroom
+    21: "corridor",
+    22: "corridor",  # lit
+    23: "stairs up",
+    24: "stairs down",
+    25: "stairs up",  # ladder
+    26: "stairs down",  # ladder
+    **dict.fromkeys(range(27, 32), "dungeon feature"),  # altar, grave, throne, sink, fountain
+    **dict.fromkeys(range(32, 42), "water or lava"),  # pool, ice, lava, drawbridges, air, cloud, water
+}
+
+
+@cache
+def glyph_classes() -> np.ndarray:
+    """``(MAX_GLYPH + 1,)`` int64: each glyph's index in :data:`MAP_CLASSES` (the hero is marked from ``blstats``)."""
+    import_nle()
+    from nle import nethack as n
+
+    index = {name: i for i, name in enumerate(MAP_CLASSES)}
+    out = np.zeros(MAX_GLYPH + 1, np.int64)  # "other": traps, effects, explosions, zaps, warnings
+    out[n.GLYPH_MON_OFF : n.GLYPH_PET_OFF] = index["monster"]
+    out[n.GLYPH_PET_OFF : n.GLYPH_INVIS_OFF] = index["pet"]
+    out[n.GLYPH_INVIS_OFF : n.GLYPH_BODY_OFF] = index["monster"]  # remembered unseen, detected
+    out[n.GLYPH_BODY_OFF : n.GLYPH_RIDDEN_OFF] = index["object"]  # corpses
+    out[n.GLYPH_RIDDEN_OFF : n.GLYPH_OBJ_OFF] = index["monster"]
+    out[n.GLYPH_OBJ_OFF : n.GLYPH_CMAP_OFF] = index["object"]
+    out[n.GLYPH_WARNING_OFF : n.GLYPH_STATUE_OFF] = index["monster"]
+    out[n.GLYPH_STATUE_OFF : MAX_GLYPH + 1] = index["object"]
+    for symbol, name in _CMAP_CLASSES.items():
+        out[n.GLYPH_CMAP_OFF + symbol] = index[name]
+    return out
+
+
 def crop_glyphs(glyphs: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
     """A ``(size, size)`` int16 window of ``glyphs`` ``(21, 79)`` centred on column ``x``, row ``y``.
 
@@ -104,7 +154,10 @@ def decode_message(values: np.ndarray) -> str:
     return " ".join(raw.decode("latin-1").split())
 
 
-def observation_space(crop: int = 9, status_changes: bool = False) -> spaces.Dict:
+MAP_SHAPE = (21, 79)  # NLE's DUNGEON_SHAPE: rows, columns
+
+
+def observation_space(crop: int = 9, status_changes: bool = False, full_map: bool = False) -> spaces.Dict:
     """The env's observation space (a flat row is its members concatenated in key order)."""
     lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
     members: dict[str, spaces.Space[Any]] = {
@@ -114,15 +167,18 @@ def observation_space(crop: int = 9, status_changes: bool = False) -> spaces.Dic
     }
     if status_changes:
         members["prev_blstats"] = spaces.Box(lo, hi, (N_BLSTATS,), np.int64)
-    return spaces.Dict(members)
+    if full_map:
+        members["map"] = spaces.Box(0, MAX_GLYPH, MAP_SHAPE, np.int16)
+    return spaces.Dict(members)  # gymnasium sorts the keys: blstats, glyphs, map, message, prev_blstats
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each member sits in a flat row (offsets in values), for a crop size and the status option."""
+    """Where each member sits in a flat row (offsets in values), for a crop size and the status and map options."""
 
     crop: int = 9
     status_changes: bool = False
+    full_map: bool = False
 
     @property
     def blstats(self) -> slice:
@@ -135,9 +191,17 @@ class Layout:
         return slice(N_BLSTATS, N_BLSTATS + self.crop * self.crop)
 
     @property
+    def map(self) -> slice | None:
+        """The whole glyph map, raveled row by row, or ``None`` without ``full_map``."""
+        if not self.full_map:
+            return None
+        start = self.glyphs.stop
+        return slice(start, start + MAP_SHAPE[0] * MAP_SHAPE[1])
+
+    @property
     def message(self) -> slice:
         """The message bytes."""
-        start = self.glyphs.stop
+        start = (self.map or self.glyphs).stop
         return slice(start, start + MESSAGE_LEN)
 
     @property
@@ -236,6 +300,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             staircase episode ends on going down, :func:`nle_task_class`).
         crop: Side of the glyph window around the hero (odd, at least 3).
         status_changes: Add ``prev_blstats`` so captions can name status-line changes.
+        full_map: Add ``map``, the whole 21×79 glyph map (the policy's memory of the level).
         character: NLE character string (default: NLE's neutral human monk).
         render_mode: ``None``, or ``"ansi"``: ``render()`` returns the terminal (24 lines of 80
             characters: message, map, status lines) as text, for replays in the report.
@@ -253,6 +318,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         nle_task: str = "score",
         crop: int = 9,
         status_changes: bool = False,
+        full_map: bool = False,
         character: str = "mon-hum-neu-mal",
         render_mode: str | None = None,
         **nle_kwargs: Any,
@@ -267,6 +333,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self.nle_task = nle_task
         self.crop = int(crop)
         self.status_changes = bool(status_changes)
+        self.full_map = bool(full_map)
         # The TimeLimit outside ends episodes; NLE's own step limit is set out of the way.
         keys = ("glyphs", "blstats", "message") + (("tty_chars",) if render_mode == "ansi" else ())
         self._nle = nle_task_class(nle_task)(
@@ -276,13 +343,14 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             character=character,
             **nle_kwargs,
         )
-        self.observation_space = observation_space(self.crop, self.status_changes)
+        self.observation_space = observation_space(self.crop, self.status_changes, self.full_map)
         self.action_space = self._nle.action_space
         self.render_mode = render_mode
         self._tty = ""
         self._blstats = np.zeros(N_BLSTATS, np.int64)
         self._prev = np.zeros(N_BLSTATS, np.int64)
         self._crop = np.full((self.crop, self.crop), STONE_GLYPH, np.int16)
+        self._map = np.full(MAP_SHAPE, STONE_GLYPH, np.int16)
         self._facts: dict[str, float] = {}
         self._messages: set[bytes] = set()
 
@@ -295,10 +363,14 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             x, y = int(blstats[BL_X]), int(blstats[BL_Y])
             self._blstats = blstats.copy()
             self._crop = crop_glyphs(np.asarray(raw["glyphs"]), x, y, self.crop)
+            if self.full_map:
+                self._map = np.asarray(raw["glyphs"], np.int16).copy()
         message = np.asarray(raw["message"], np.uint8).copy()
         obs: dict[str, np.ndarray] = {"blstats": self._blstats.copy(), "glyphs": self._crop.copy(), "message": message}
         if self.status_changes:
             obs["prev_blstats"] = self._prev.copy()
+        if self.full_map:
+            obs["map"] = self._map.copy()
         self._note(message)
         return obs
 

@@ -97,6 +97,7 @@ def nethack_task(
     task_id: str | None = None,
     crop: int = 9,
     status_changes: bool = False,
+    full_map: bool = False,
     max_episode_steps: int = 1000,
     instruction: str | None = None,
 ) -> TaskSpec:
@@ -107,6 +108,7 @@ def nethack_task(
         task_id: Registry id; default ``nethack/<name>-v0``.
         crop: Side of the glyph window around the hero.
         status_changes: Captions also name status-line changes (depth, gold, level, HP).
+        full_map: The observation also holds the whole glyph map (``map``), the policy's memory of the level.
         max_episode_steps: Time limit (NLE's own is 5000; 1000 keeps 2-core budgets and evaluations short).
         instruction: The goal in words; default: the task's.
 
@@ -115,12 +117,14 @@ def nethack_task(
     """
     if name not in _SUCCESS:
         raise ValueError(f"unknown NetHack task {name!r}; choose one of {sorted(_SUCCESS)}")
-    layout = Layout(crop, status_changes)
+    layout = Layout(crop, status_changes, full_map)
     kwargs: dict[str, object] = {}
     if crop != 9:
         kwargs["crop"] = crop
     if status_changes:
         kwargs["status_changes"] = True
+    if full_map:
+        kwargs["full_map"] = True
     return TaskSpec(
         id=task_id or f"nethack/{name}-v0",
         instruction=instruction or _INSTRUCTIONS[name],
@@ -145,4 +149,10 @@ NETHACK_TASKS: tuple[TaskSpec, ...] = (
     # Motif's captions are the game message alone; going down the stairs or picking up gold often prints none,
     # so a goal about depth or gold has nothing to reward. These variants add the status-line changes in words.
     *(nethack_task(name, f"nethack/{name}-status-v0", status_changes=True) for name in ("score", "staircase")),
+    # The 9x9 crop alone leaves a memoryless policy blind to a staircase out of view; the -map variants add the
+    # whole glyph map to the observation (captions unchanged).
+    *(
+        nethack_task(name, f"nethack/{name}-status-map-v0", status_changes=True, full_map=True)
+        for name in ("score", "staircase")
+    ),
 )

@@ -172,16 +172,74 @@ def test_the_oracle_must_be_real() -> None:
 
 
 def test_encoder_accepts_nle_dict_observations() -> None:
-    for status in (False, True):
-        task = nethack_task("score", task_id="test/nethack-status-v0", status_changes=status)
+    for status, full_map in ((False, False), (True, False), (True, True)):
+        task = nethack_task("score", task_id="test/nethack-status-v0", status_changes=status, full_map=full_map)
         env = make_env(task, seed=0)
         obs, _ = env.reset(seed=0)
         batch = {k: torch.as_tensor(np.stack([v, v])) for k, v in obs.items()}
         enc = NetHackEncoder(env.observation_space, features_dim=32)
         out = enc(batch)
         assert out.shape == (2, 32) and torch.isfinite(out).all()
-        assert enc.use_message and len(enc.stat_keys) == (2 if status else 1)
+        assert enc.use_message and len(enc.stat_keys) == (2 if status else 1) and enc.use_map == full_map
+        if full_map:  # the map branch is wired in: a glyph far outside the crop changes the features
+            far = {k: v.clone() for k, v in batch.items()}
+            x, y = int(obs["blstats"][nh.BL_X]), int(obs["blstats"][nh.BL_Y])
+            fx, fy = (x + 30) % 79, (y + 8) % 21
+            far["map"][1, fy, fx] = 0 if int(far["map"][1, fy, fx]) != 0 else 1
+            moved = enc(far)
+            assert torch.equal(moved[0], out[0]) and not torch.equal(moved[1], out[1])
         env.close()
+
+
+def test_map_classes_and_block_counts_by_hand() -> None:
+    from nle import nethack
+
+    classes = nh.glyph_classes()
+    name = {g: nh.MAP_CLASSES[int(classes[g])] for g in range(nh.MAX_GLYPH + 1)}
+    cmap = nethack.GLYPH_CMAP_OFF
+    assert name[nh.STONE_GLYPH] == "unexplored" and name[cmap + 24] == "stairs down" and name[cmap + 23] == "stairs up"
+    assert name[cmap + 19] == "floor" and name[cmap + 21] == "corridor" and name[cmap + 15] == "door"
+    assert name[nethack.GLYPH_PET_OFF] == "pet" and name[nethack.GLYPH_MON_OFF] == "monster"
+    assert name[nethack.GLYPH_OBJ_OFF] == "object" and "hero" not in name.values()
+    space = nh.observation_space(9, False, full_map=True)
+    enc = NetHackEncoder(space, features_dim=8)
+    obs = {k: torch.as_tensor(np.stack([v.sample()])) for k, v in space.spaces.items()}
+    obs["map"] = torch.full((1, *nh.MAP_SHAPE), nh.STONE_GLYPH, dtype=torch.int16)
+    obs["map"][0, 1, 1] = cmap + 24  # stairs down in block (0, 0)
+    obs["map"][0, 20, 78] = cmap + 19  # floor in the last block: one column wide (79 = 26 * 3 + 1)
+    obs["blstats"][0, nh.BL_X], obs["blstats"][0, nh.BL_Y] = 40, 10  # the hero: block (3, 13)
+    counts = enc._map_counts(obs)[0] * 9
+    index = nh.MAP_CLASSES.index
+    assert counts.shape == (len(nh.MAP_CLASSES), 7, 27)
+    assert counts.sum(dim=0)[0, 0] == 9 and counts.sum(dim=0)[6, 26] == 3
+    assert counts[index("stairs down"), 0, 0] == 1 and counts[index("unexplored"), 0, 0] == 8
+    assert counts[index("hero"), 3, 13] == 1 and counts[index("hero")].sum() == 1
+    assert counts[index("floor"), 6, 26] == 1 and counts[index("unexplored"), 6, 26] == 2
+    assert counts[index("unexplored")].sum() == 21 * 79 - 3
+
+
+def test_the_map_variants_see_the_whole_level_in_the_flat_row() -> None:
+    for name in ("score", "staircase"):
+        base, variant = get_task(f"nethack/{name}-status-v0"), get_task(f"nethack/{name}-status-map-v0")
+        assert variant.env_kwargs == {"status_changes": True, "full_map": True}
+        assert agent_hyperparams(variant, "PPO", {}, 10_000) == agent_hyperparams(base, "PPO", {}, 10_000)
+    task = get_task("nethack/staircase-status-map-v0")
+    layout = nh.Layout(status_changes=True, full_map=True)
+    env = make_env(task, seed=1)
+    obs, _ = env.reset(seed=1)
+    assert flat_dim(env.observation_space) == layout.width == 364 + 27 + 21 * 79
+    for a in [1, 2, 3, 4, 5, 6, 7, 8] * 3:
+        obs, *_ = env.step(a)
+    row = flatten_one(env.observation_space, obs)
+    whole = row[layout.map].reshape(nh.MAP_SHAPE)  # type: ignore[index]
+    np.testing.assert_array_equal(whole, obs["map"])
+    x, y = int(row[nh.BL_X]), int(row[nh.BL_Y])
+    # the crop is the map's window around the hero, and the caption reads the message after the map
+    np.testing.assert_array_equal(row[layout.glyphs].reshape(9, 9), nh.crop_glyphs(whole.astype(np.int16), x, y, 9))
+    assert task.captioner(row) == get_task("nethack/staircase-status-v0").captioner(
+        np.concatenate([row[: layout.glyphs.stop], row[layout.message.start :]])
+    )
+    env.close()
 
 
 def test_bad_inputs_give_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
