@@ -23,6 +23,7 @@ Usage:
   python benchmarks/motif.py --grid score --seeds 0 1 2
   python benchmarks/motif.py --grid staircase steering --steps 61440 --out benchmarks/results/motif/demo.json
   python benchmarks/motif.py --grid steering --set task.id=nethack/score-status-v0   # captions with status changes
+  python benchmarks/motif.py --grid staircase --steps 500000 --set task.id=nethack/staircase-status-map-v0  # whole map
 """
 
 from __future__ import annotations

@@ -49,6 +49,19 @@ def test_the_demo_config_runs_tiny_on_nethack(tmp_path: Path) -> None:
     assert run(cfg) == run_dir  # a finished run resumes to "already complete"
 
 
+def test_the_whole_map_variant_trains_through_the_loop(tmp_path: Path) -> None:
+    cfg = load_config(
+        packaged_config("nethack_motif_demo"),
+        [f"runs_dir={tmp_path}", *TINY, "iterations=1", "task.id=nethack/staircase-status-map-v0"],
+    )
+    run_dir = run(cfg)
+    ev = json.loads((run_dir / "eval.json").read_text())
+    assert {"eval/success_rate", "eval/max_depth"} <= set(ev) and ev["labels/used_for_reward"] == 30
+    with LabelStore(run_dir / "labels.sqlite") as store:
+        rows = store.labelled()
+    assert all(len(q.segments[0].obs[0]) == 364 + 27 + 21 * 79 for q, _ in rows)  # status and map in the row
+
+
 def test_check_judge_reports_a_proxy_for_messages(tmp_path: Path) -> None:
     cfg = load_config(packaged_config("nethack_motif_demo"), [f"runs_dir={tmp_path}", "name=probe"])
     report = run_preflight(cfg, n_probes=12)
