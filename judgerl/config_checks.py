@@ -64,6 +64,12 @@ def check_references(cfg: Any) -> None:
             f"reward.mix: dataset normalisation and thresholds are estimated on labelled data, which "
             f"reward.model={entry.name} does not collect; use normalize=running or none and no threshold"
         )
+    if cfg.reward.caption_encoder != "minilm" and cfg.reward.model != "caption_preference":
+        raise ConfigError(
+            f"reward.caption_encoder: {cfg.reward.caption_encoder!r} is the text encoder of "
+            f"reward.model=caption_preference, not of {cfg.reward.model!r}; remove it or set "
+            "reward.model=caption_preference"
+        )
     if cfg.reward.mirror and (task.mirror is None or form.targets_kind != "preferences" or entry.fits is None):
         why = (
             f"task {task.id} declares no mirror symmetry (TaskSpec.mirror)"

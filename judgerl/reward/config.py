@@ -103,6 +103,13 @@ class RewardConfig(_Stage):
         "symmetry, TaskSpec.mirror: CartPole, Pendulum), so it cannot learn a side the task does not have; for "
         "judges that favour one side (decision 0042). Pairwise and pointwise forms only.",
     )
+    caption_encoder: Literal["minilm", "ngrams"] = Field(
+        "minilm",
+        description="caption_preference: the text encoder under the MLP head: minilm (the packaged "
+        "all-MiniLM-L6-v2, frozen: it knows English) or ngrams (hashed word unigrams and bigrams, nothing "
+        "pretrained: the head learns every n-gram's embedding from the labels alone, Motif's encoder trained "
+        "from scratch).",
+    )
     clip_to_data: bool = Field(
         True,
         description="Clip each observation feature to the range seen in the labelled segments before predicting "

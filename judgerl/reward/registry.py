@@ -121,9 +121,10 @@ def _load_episode_classifier(path: Path) -> Any:
 
 
 def _caption_preference(spec: RewardSpec) -> Any:
-    from judgerl.reward.caption_model import CaptionPreferenceReward
+    from judgerl.reward.caption_model import ENCODERS, CaptionPreferenceReward, packaged_encoder
 
-    return CaptionPreferenceReward(spec.task.id, spec.task.captioner, spec.cfg.reward, spec.seed)
+    encoder = packaged_encoder(ENCODERS[spec.cfg.reward.caption_encoder])
+    return CaptionPreferenceReward(spec.task.id, spec.task.captioner, spec.cfg.reward, spec.seed, encoder=encoder)
 
 
 def _load_caption_preference(path: Path) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,14 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from judgerl.config import load_config
+from judgerl.config import load_config, validate_references
+from judgerl.configbase import ConfigError
 from judgerl.forms import PreferenceTargets, QueryPlan, TargetPlan, get_form
 from judgerl.forms.caption_pairs import caption_segment
 from judgerl.forms.check import check_form
 from judgerl.judges.zero_shot import EmbeddingJudge
 from judgerl.reward.caption_model import CaptionPreferenceReward
+from judgerl.reward.caption_ngrams import HashedNgrams
 from judgerl.reward.check import check_fittable, check_reward_model
 from judgerl.reward.config import RewardConfig
 from judgerl.reward.registry import RewardSpec, get_reward_entry
@@ -81,6 +84,54 @@ def test_learns_a_synthetic_ranking_with_ties() -> None:
     assert model.predict(rows, np.zeros((len(LADDER), 1)), dones)[0] == 0.0  # absorbing rows pay 0
 
 
+def test_hashed_ngrams_by_hand() -> None:
+    enc = HashedNgrams(buckets=4096)
+    assert enc.ngrams("You kill the newt!") == ["you", "kill", "the", "newt", "you kill", "kill the", "the newt"]
+    assert enc.ngrams("You see here 3 gold pieces.")[3:5] == ["3", "gold"]
+    vec = enc.encode_texts(["You kill the newt!", "you KILL the newt", "", "..."])
+    assert vec.shape == (4, 4096) and vec.dtype == np.float32
+    np.testing.assert_array_equal(vec[0], vec[1])  # case and punctuation do not matter
+    assert np.count_nonzero(vec[2]) == 0 and np.count_nonzero(vec[3]) == 0  # no words: the zero vector
+    slots = [zlib.crc32(g.encode()) % 4096 for g in enc.ngrams("You kill the newt!")]
+    counts = np.bincount(slots, minlength=4096).astype(np.float32)
+    np.testing.assert_allclose(vec[0], counts / np.linalg.norm(counts), rtol=1e-6)
+    with pytest.raises(ValueError, match="buckets"):
+        HashedNgrams(buckets=1)
+
+
+def test_the_ngram_encoder_learns_from_scratch_and_generalises_by_words() -> None:
+    """Killing a monster beats hearing one, for monsters it never saw labelled (only shared words can tell)."""
+    monsters = ["newt", "jackal", "grid bug", "sewer rat", "fox", "kobold", "gnome", "lichen", "acid blob", "coyote"]
+    seen, unseen = monsters[:6], monsters[6:]
+    captions = [f"You kill the {m}!" for m in monsters] + [f"You hear the {m}." for m in monsters]
+    segs = _captioned(captions)
+    n = len(monsters)
+    rng = np.random.default_rng(0)
+    good = [monsters.index(m) for m in seen]
+    i = rng.choice(good, 200)
+    j = rng.choice(good, 200) + n
+    flip = rng.random(200) < 0.5  # either side first
+    first, second = np.where(flip, j, i), np.where(flip, i, j)
+    prefs = np.where(flip, 0.0, 1.0).astype(np.float32)
+    targets = PreferenceTargets(
+        tuple(segs[k] for k in first), tuple(segs[k] for k in second), prefs, np.zeros(200, bool)
+    )
+    cfg = CFG.model_copy(update={"caption_encoder": "ngrams"})
+    model = CaptionPreferenceReward(
+        "test/captions", lambda row: captions[int(row[0])], cfg, seed=0, encoder=HashedNgrams()
+    )
+    assert model.fit(targets, np.random.default_rng(1))["reward/train_accuracy"] > 0.95
+    kill = model.score_texts([f"You kill the {m}!" for m in unseen])
+    hear = model.score_texts([f"You hear the {m}." for m in unseen])
+    assert (kill > hear).all(), (kill, hear)
+
+
+def test_the_ngram_encoder_belongs_to_the_caption_reward() -> None:
+    cfg = load_config(None, ["reward.caption_encoder=ngrams"])  # the default preference ensemble
+    with pytest.raises(ConfigError, match=r"reward.caption_encoder: 'ngrams'.*set reward.model=caption_preference"):
+        validate_references(cfg)
+
+
 class CountingEncoder:
     """Deterministic hash embeddings that count what they encode."""
 
@@ -126,6 +177,21 @@ def test_the_checkpoint_is_plain_data(tmp_path: Path) -> None:
     assert not any(n.endswith(".pkl") and "code" in n for n in zipfile.ZipFile(path).namelist())
     loaded = CaptionPreferenceReward.load(path)
     np.testing.assert_allclose(loaded.score_texts(LADDER), model.score_texts(LADDER), rtol=1e-6)
+    ngrams = get_reward_entry("caption_preference").build(
+        RewardSpec(
+            get_task("nethack/score-v0"),
+            None,
+            None,
+            load_config(None, ["reward.caption_encoder=ngrams"]),
+            0,  # type: ignore[arg-type]
+        )
+    )
+    ngrams.fit(targets, np.random.default_rng(0))
+    ngrams.save(path)
+    assert torch.load(path, weights_only=True)["encoder"] == "hashed-ngrams"
+    again = CaptionPreferenceReward.load(path)
+    assert isinstance(again.encoder, HashedNgrams)
+    np.testing.assert_allclose(again.score_texts(LADDER), ngrams.score_texts(LADDER), rtol=1e-6)
     bad = tmp_path / "bad.pt"
     torch.save({"format": "other"}, bad)
     with pytest.raises(ValueError, match="not a caption_preference checkpoint"):
@@ -145,16 +211,21 @@ def test_forms_keep_the_contract_on_nethack_episodes(nethack_episodes: list[Epis
         check_form(get_form(name), nethack_episodes, QueryPlan(segment_length=10, empty_pair_share=0.2))
 
 
-@pytest.mark.parametrize("name", ["caption_preference", "preference_ensemble"])
+@pytest.mark.parametrize("name", ["caption_preference", "caption_preference:ngrams", "preference_ensemble"])
 def test_reward_models_keep_the_contract_on_nethack(name: str, nethack_episodes: list[Episode], tmp_path: Path) -> None:
     from judgerl.envs.factory import make_env
 
     task = get_task("nethack/score-v0")
     env = make_env(task, seed=0)
-    cfg = load_config(None, ["reward.epochs=5", "reward.ensemble_size=2"])
+    name, _, encoder = name.partition(":")
+    cfg = load_config(
+        None, ["reward.epochs=5", "reward.ensemble_size=2", f"reward.caption_encoder={encoder or 'minilm'}"]
+    )
     model = get_reward_entry(name).build(RewardSpec(task, env.observation_space, env.action_space, cfg, 0))
     # Random rows of this space carry 256 random message bytes: long texts for MiniLM, so few of them.
     check_reward_model(model, env.observation_space, env.action_space, n=4 if name == "caption_preference" else 16)
+    if encoder:
+        assert isinstance(model.encoder, HashedNgrams)
     form = get_form("caption_pairs")
     queries = form.queries(nethack_episodes, 30, np.random.default_rng(0), QueryPlan())
     labels = EmbeddingJudge(cfg.judge.zero_shot, task).judge(task, queries)
