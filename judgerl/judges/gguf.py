@@ -357,13 +357,3 @@ def build_gguf_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> GGUFJudge:
     view = View(show="captions", steps=cfg.captions_per_segment, keyframes=cfg.keyframes)
     prompt = cfg.prompt if cfg.prompt is not None and cfg.form == "pointwise" else "pointwise_yesno_v1"
     return GGUFJudge(cfg.gguf, task, calibration=calibration, question=cfg.question, view=view, prompt=prompt)
-
-
-def register() -> None:
-    """Register judge type ``gguf`` with the judge factory."""
-    from judgerl.judges.factory import register_judge_type
-
-    register_judge_type("gguf", build_gguf_judge, replace=True)
-
-
-register()

@@ -46,7 +46,7 @@ from judgerl.judges.client_budget import Budget, Spend
 from judgerl.judges.client_checks import check_client_config
 from judgerl.judges.llm_async import run_here
 from judgerl.judges.llm_calibration import Calibration, median_threshold
-from judgerl.judges.llm_interpret import interpret
+from judgerl.judges.llm_interpret import interpret, provenance
 from judgerl.judges.llm_parse import yes_no_margin
 from judgerl.judges.llm_prompts import (
     DEFAULT_PROMPTS,
@@ -183,28 +183,10 @@ class ChatJudge:
             return {"logprobs": lp, "top_logprobs": self.cfg.top_logprobs, "logprobs_required": lp}
         return {"json_mode": form == "episode" and self.cfg.json_mode}
 
-    def _provenance(self, results: Sequence[ChatResult], sha: str, error: str, transient: bool) -> Provenance:
-        raws = [r.text or r.refusal for r in results]
-        raw = raws[0] if len(raws) == 1 else "\n".join(f"{n}: {t}" for n, t in zip("AB", raws, strict=False))
-        return Provenance(
-            judge_id=self.id,
-            model=self.cfg.model,
-            prompt_sha=sha,
-            raw_response=self.client.redact(raw),
-            tokens_in=sum(r.tokens_in for r in results),
-            tokens_out=sum(r.tokens_out for r in results),
-            cost_usd=sum(r.cost_usd for r in results),
-            latency_s=max(r.latency_s for r in results),
-            retries=sum(r.retries for r in results),
-            error=self.client.redact(error),
-            transient=transient,
-            requests=sum(r.requests for r in results),
-        )
-
     def _interpret(self, task: TaskSpec, query: Query, form: QueryKind, results: Sequence[ChatResult]) -> Label:
         """The label for ``query`` from its answers (see :func:`~judgerl.judges.llm_interpret.interpret`)."""
         out = interpret(results, form, self.cfg, self.allow_ties, self._content_free.get(task.id, 0.0))
-        prov = self._provenance(results, self.templates[form].sha, out.error, out.transient)
+        prov = provenance(results, self.id, self.cfg.model, self.templates[form].sha, out, self.client.redact)
         if out.status == "ok":  # the query's form decides the label's field and checks the answer
             return form_label(query, out.preference if out.preference is not None else out.value, prov)
         return Label(query.key, out.status, prov)
@@ -409,13 +391,3 @@ def build_chat_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> ChatJudge:
         question=cfg.question,
         seed=seed,
     )
-
-
-def register() -> None:
-    """Register judge type ``openai`` with the judge factory."""
-    from judgerl.judges.factory import register_judge_type
-
-    register_judge_type("openai", build_chat_judge, replace=True)
-
-
-register()

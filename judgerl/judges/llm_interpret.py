@@ -8,7 +8,7 @@ for refusals) with the raw text kept -- whatever its log-probs say.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from judgerl.judges.base import JudgeConfigError
@@ -24,7 +24,7 @@ from judgerl.judges.llm_parse import (
     parse_yes_no,
     yes_no_margin,
 )
-from judgerl.types import LabelStatus, QueryKind
+from judgerl.types import LabelStatus, Provenance, QueryKind
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,39 @@ def interpret(
         return Outcome("ok", preference=pref) if pref is not None else Outcome("failed", why)
     verdict, why = parse_verdict(res.text)
     return Outcome("ok", value=float(verdict)) if verdict is not None else Outcome("failed", why)
+
+
+def provenance(
+    results: Sequence[ChatResult],
+    judge_id: str,
+    model: str,
+    prompt_sha: str,
+    outcome: Outcome,
+    redact: Callable[[str], str],
+) -> Provenance:
+    """The provenance of one query's label: its answers' raw text (A/B-prefixed for two), tokens, cost, errors.
+
+    Args:
+        results: The query's answers, in segment order.
+        judge_id: ``Judge.id``.
+        model: The model name the client asked for.
+        prompt_sha: The template's sha.
+        outcome: What :func:`interpret` made of the answers (its error and transient flag are kept).
+        redact: Removes secrets (the API key) from stored text.
+    """
+    raws = [r.text or r.refusal for r in results]
+    raw = raws[0] if len(raws) == 1 else "\n".join(f"{n}: {t}" for n, t in zip("AB", raws, strict=False))
+    return Provenance(
+        judge_id=judge_id,
+        model=model,
+        prompt_sha=prompt_sha,
+        raw_response=redact(raw),
+        tokens_in=sum(r.tokens_in for r in results),
+        tokens_out=sum(r.tokens_out for r in results),
+        cost_usd=sum(r.cost_usd for r in results),
+        latency_s=max(r.latency_s for r in results),
+        retries=sum(r.retries for r in results),
+        error=redact(outcome.error),
+        transient=outcome.transient,
+        requests=sum(r.requests for r in results),
+    )

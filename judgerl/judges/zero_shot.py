@@ -341,15 +341,3 @@ def build_clip_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> ClipJudge:
     _require("transformers", "clip")
     check_clip_model(cfg.zero_shot.model)
     return ClipJudge(cfg.zero_shot, task)
-
-
-def register() -> None:
-    """Register the ``embedding`` and ``clip`` judge types with the judge factory."""
-    from judgerl.judges.factory import register_judge_type
-
-    # replace=True: the factory may already name these very builders as lazy strings.
-    register_judge_type("embedding", build_embedding_judge, replace=True)
-    register_judge_type("clip", build_clip_judge, replace=True)
-
-
-register()
