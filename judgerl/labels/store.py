@@ -29,11 +29,9 @@ inputs, media bytes, sampling params). The label used for a key is the latest
 are re-asked, while definitive answers -- including a ``failed`` parse error with
 its raw text -- are reused and never paid for again.
 
-Durability (docs/labels.md): WAL mode, each label one committed transaction, which
-survives SIGKILL; ``fsync=True`` (``synchronous=FULL``, 0.25-5 ms a label here) also
-an OS crash or power loss. Several processes may open one file: one writer at a
-time, each taking the lock up front (``BEGIN IMMEDIATE``) and waiting up to
-``busy_timeout_s``.
+Durability and concurrency (docs/labels.md): WAL, one committed transaction a label
+(survives SIGKILL; ``fsync=True`` also an OS crash), one writer at a time (``BEGIN
+IMMEDIATE``, waiting up to ``busy_timeout_s``).
 """
 
 from __future__ import annotations
@@ -54,10 +52,12 @@ from judgerl.labels import in_flight
 from judgerl.labels.codec import LABEL_COLUMNS, decode_segment, encode_segment, label_from_row, label_to_row
 from judgerl.labels.schema import SCHEMA_VERSION, LabelStoreError, claim_unowned_rows, ensure_schema
 from judgerl.labels.store_views import (
+    existing_keys,
     iteration_query_rows,
     label_stats,
     labelled_rows,
     max_iteration,
+    reusable_label_rows,
     unanswered_query_rows,
 )
 from judgerl.types import Label, Query, Segment
@@ -65,12 +65,6 @@ from judgerl.types import Label, Query, Segment
 __all__ = ["SCHEMA_VERSION", "LabelStore", "LabelStoreError"]
 
 _STATUSES = ("ok", "abstain", "failed")
-_CHUNK = 500  # keys per IN (...) clause, well under SQLite's bound-parameter limit
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
 
 
 class LabelStore:
@@ -210,11 +204,7 @@ class LabelStore:
         kill_point("queries")
 
     def _existing(self, table: str, keys: Sequence[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            out.update(r[0] for r in self._read(f"SELECT key FROM {table} WHERE key IN ({marks})", chunk))
-        return out
+        return existing_keys(self._read, table, keys)
 
     def has_query(self, key: str) -> bool:
         """Whether a query with this ``Query.key`` is registered."""
@@ -360,17 +350,8 @@ class LabelStore:
             ``{query_key: label}`` for the keys that have a reusable label
             (status ``ok``, ``abstain`` or a definitive ``failed``).
         """
-        out: dict[str, Label] = {}
-        keys = list(dict.fromkeys(query_keys))
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            rows = self._read(
-                f"SELECT * FROM labels WHERE judge_id = ? AND transient = 0 AND query_key IN ({marks}) ORDER BY id",
-                (judge_id, *chunk),
-            )
-            for r in rows:  # ascending id: the latest row wins
-                out[r["query_key"]] = label_from_row(r)
-        return out
+        rows = reusable_label_rows(self._read, judge_id, list(dict.fromkeys(query_keys)))
+        return {r["query_key"]: label_from_row(r) for r in rows}  # ascending id: the latest row wins
 
     def unanswered(self, judge_id: str, run_id: str, min_iteration: int = 0) -> list[Query]:
         """``run_id``'s queries (from ``min_iteration`` on) with no definitive label from ``judge_id``.

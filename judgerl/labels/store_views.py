@@ -1,6 +1,6 @@
-"""The label store's aggregate and run-scoped reads, as SQL over a ``read`` function.
+"""The label store's SQL reads (aggregates, run-scoped views, lookups by key) over a ``read`` function.
 
-Split from ``store.py`` (connection, writes, reads by key), which wraps these
+Split from ``store.py`` (connection, writes, decoding), which wraps these
 in :class:`~judgerl.labels.store.LabelStore` methods. With ``run_id=None``
 every function keeps the legacy, run-less view (all queries of all runs);
 with a ``run_id`` only that run's queries (``run_queries``) count.
@@ -15,10 +15,37 @@ their labels (runs share labels through the cache).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 Read = Callable[[str, Iterable[Any]], list[sqlite3.Row]]
+_CHUNK = 500  # keys per IN (...) clause, well under SQLite's bound-parameter limit
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def existing_keys(read: Read, table: str, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` have a row in ``table`` (``segments`` or ``queries``)."""
+    out: set[str] = set()
+    for chunk in _chunks(keys):
+        marks = ",".join("?" * len(chunk))
+        out.update(r[0] for r in read(f"SELECT key FROM {table} WHERE key IN ({marks})", chunk))
+    return out
+
+
+def reusable_label_rows(read: Read, judge_id: str, query_keys: Sequence[str]) -> list[sqlite3.Row]:
+    """The non-transient label rows of ``judge_id`` for ``query_keys``, oldest first (the latest per key wins)."""
+    rows: list[sqlite3.Row] = []
+    for chunk in _chunks(query_keys):
+        marks = ",".join("?" * len(chunk))
+        rows += read(
+            f"SELECT * FROM labels WHERE judge_id = ? AND transient = 0 AND query_key IN ({marks}) ORDER BY id",
+            (judge_id, *chunk),
+        )
+    return rows
 
 
 def _filters(judge_id: str | None, run_id: str | None) -> tuple[str, tuple[Any, ...]]:
