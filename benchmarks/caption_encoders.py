@@ -81,7 +81,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     for encoder in ENCODERS:
         accs = [r["accuracy"] for r in rows if r["encoder"] == encoder]
-        print(f"{encoder:7s} held-out accuracy per fold: {' '.join(f'{a:.3f}' for a in accs)}  mean {np.mean(accs):.3f}")
+        per_fold = " ".join(f"{a:.3f}" for a in accs)
+        print(f"{encoder:7s} held-out accuracy per fold: {per_fold}  mean {np.mean(accs):.3f}")
 
     full = {}
     for encoder in ENCODERS:
