@@ -17,7 +17,7 @@ small enough to train on two CPU cores:
 ``prev_blstats`` (``status_changes``), if present, is encoded like ``blstats``.
 ``map`` (``full_map``), if present, is read as 14 classes (unexplored, wall,
 door, floor, corridor, stairs up and down, monster, pet, object, the hero...:
-``judgerl.envs.nethack.MAP_CLASSES``), counted per 3×3 block (21×79 → 14
+``judgerl.envs.nethack_map.MAP_CLASSES``), counted per 3×3 block (21×79 → 14
 classes × 7×27 blocks, no gradient), then one narrow stride-2 convolution
 (→ 4×14) and a linear layer, so the policy sees the whole level at a fraction
 of the cost of the crop. A learned embedding of all 5,976 glyphs over the map's
@@ -107,7 +107,7 @@ class NetHackEncoder(BaseFeaturesExtractor):
             width += message_dim
         self.use_map = "map" in members
         if self.use_map:
-            from judgerl.envs.nethack import MAP_CLASSES, glyph_classes
+            from judgerl.envs.nethack_map import MAP_CLASSES, glyph_classes
 
             self.n_classes = len(MAP_CLASSES)
             self.hero_class = MAP_CLASSES.index("hero")

@@ -15,6 +15,7 @@ nle = importorskip("nle", "nethack")
 
 from judgerl.agents.sb3 import agent_hyperparams  # noqa: E402
 from judgerl.envs import nethack as nh  # noqa: E402
+from judgerl.envs import nethack_map  # noqa: E402
 from judgerl.envs.factory import make_env  # noqa: E402
 from judgerl.envs.nethack_policy import NetHackEncoder  # noqa: E402
 from judgerl.envs.spaces import flat_dim, flatten_one  # noqa: E402
@@ -194,8 +195,8 @@ def test_encoder_accepts_nle_dict_observations() -> None:
 def test_map_classes_and_block_counts_by_hand() -> None:
     from nle import nethack
 
-    classes = nh.glyph_classes()
-    name = {g: nh.MAP_CLASSES[int(classes[g])] for g in range(nh.MAX_GLYPH + 1)}
+    classes = nethack_map.glyph_classes()
+    name = {g: nethack_map.MAP_CLASSES[int(classes[g])] for g in range(nh.MAX_GLYPH + 1)}
     cmap = nethack.GLYPH_CMAP_OFF
     assert name[nh.STONE_GLYPH] == "unexplored" and name[cmap + 24] == "stairs down" and name[cmap + 23] == "stairs up"
     assert name[cmap + 19] == "floor" and name[cmap + 21] == "corridor" and name[cmap + 15] == "door"
@@ -209,8 +210,8 @@ def test_map_classes_and_block_counts_by_hand() -> None:
     obs["map"][0, 20, 78] = cmap + 19  # floor in the last block: one column wide (79 = 26 * 3 + 1)
     obs["blstats"][0, nh.BL_X], obs["blstats"][0, nh.BL_Y] = 40, 10  # the hero: block (3, 13)
     counts = enc._map_counts(obs)[0] * 9
-    index = nh.MAP_CLASSES.index
-    assert counts.shape == (len(nh.MAP_CLASSES), 7, 27)
+    index = nethack_map.MAP_CLASSES.index
+    assert counts.shape == (len(nethack_map.MAP_CLASSES), 7, 27)
     assert counts.sum(dim=0)[0, 0] == 9 and counts.sum(dim=0)[6, 26] == 3
     assert counts[index("stairs down"), 0, 0] == 1 and counts[index("unexplored"), 0, 0] == 8
     assert counts[index("hero"), 3, 13] == 1 and counts[index("hero")].sum() == 1
