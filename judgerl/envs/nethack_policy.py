@@ -35,8 +35,9 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from judgerl.envs.nethack import BL_X, BL_Y
+
 _GLYPHS = 5977  # nle.nethack.MAX_GLYPH + 1
-BL_X, BL_Y = 0, 1  # blstats columns of the hero's position
 _BLOCK = 3  # side of the map blocks whose classes are counted
 _HASH_BASE = 257
 

