@@ -79,6 +79,8 @@ def check_references(cfg: Any) -> None:
             else f"reward.model={entry.name} fits nothing"
         )
         raise ConfigError(f"reward.mirror: {why}; set reward.mirror=false")
+    if cfg.reward.ignore_obs:
+        _check_ignore_obs(cfg.reward.ignore_obs, cfg.reward.model, task)
     if cfg.reward.model == "none" and cfg.reward.mix.env_weight == 0.0:
         raise ConfigError("reward.mix.env_weight: reward.model=none gives no learned reward; set env_weight > 0")
     if cfg.reward.model == "zero_shot" and cfg.judge.type not in ("embedding", "clip"):
@@ -197,3 +199,24 @@ def _check_score_actors(cfg: Any) -> None:
         )
     if importlib.util.find_spec("ray") is None:
         raise ConfigError(f"judge.zero_shot.actors: scoring actors need Ray: {RAY_INSTALL}; or set actors=0")
+
+
+def _check_ignore_obs(names: tuple[str, ...], model: str, task: Any) -> None:
+    """``reward.ignore_obs`` names columns the task names, for a reward model that reads observation columns."""
+    if model != "preference_ensemble":
+        raise ConfigError(
+            f"reward.ignore_obs: only reward.model=preference_ensemble reads observation columns, not {model!r}; "
+            "remove reward.ignore_obs"
+        )
+    if task.obs_names is None:
+        raise ConfigError(
+            f"reward.ignore_obs: task {task.id} names no observation columns (TaskSpec.obs_names); remove it"
+        )
+    unknown = [n for n in names if n not in task.obs_names]
+    if unknown:
+        raise ConfigError(
+            f"reward.ignore_obs: {', '.join(map(repr, unknown))} not among {task.id}'s observation columns; "
+            f"choose from: {', '.join(task.obs_names)}"
+        )
+    if len(set(names)) == len(task.obs_names):
+        raise ConfigError("reward.ignore_obs: every observation column is ignored, so the reward is constant")

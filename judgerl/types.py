@@ -87,6 +87,9 @@ class TaskSpec:
             ones, under which the true reward and the dynamics are unchanged
             and the rendered picture is flipped left to right. Used by
             ``reward.mirror`` (a mirrored copy of every labelled pair).
+        obs_names: One name per column of the flat observation (``len == O``),
+            or ``None``: lets ``reward.ignore_obs`` name the columns a learned
+            reward must not read (Pendulum's ``theta_dot``).
     """
 
     id: str
@@ -107,6 +110,7 @@ class TaskSpec:
     oracle_verdict: Callable[[Segment], bool] | None = None
     vec_env: Callable[[int, int | None], Any] | None = None
     mirror: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    obs_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

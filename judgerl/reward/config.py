@@ -103,6 +103,13 @@ class RewardConfig(_Stage):
         "symmetry, TaskSpec.mirror: CartPole, Pendulum), so it cannot learn a side the task does not have; for "
         "judges that favour one side (decision 0042). Pairwise and pointwise forms only.",
     )
+    ignore_obs: tuple[str, ...] = Field(
+        (),
+        description="Observation columns the learned reward must not read, by the task's names for them "
+        "(TaskSpec.obs_names; Pendulum: cos_theta, sin_theta, theta_dot): they are zero in its input, so the "
+        "reward cannot depend on them. For a judge biased by something the task's reward should not pay for, "
+        "e.g. [theta_dot] when a judge favours speed (decision 0045). preference_ensemble only.",
+    )
     caption_encoder: Literal["minilm", "ngrams"] = Field(
         "minilm",
         description="caption_preference: the text encoder under the MLP head: minilm (the packaged "

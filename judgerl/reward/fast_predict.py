@@ -91,6 +91,9 @@ class NumpyEnsemble:
             w0, b0 = w0.mean(axis=1, keepdims=True), np.array([b0.mean()])
         # Live rows have absorbing flag 0, so the flag's row of the first layer drops out.
         self._w_obs = w0[:obs_dim].astype(np.float32)
+        # Ignored observation columns are zero in the featurizer's rows; here the raw observation is multiplied
+        # directly, so their weights are zeroed instead (the same product).
+        self._w_obs[list(self.featurizer.ignore_obs)] = 0.0
         self._w_act = w0[obs_dim : obs_dim + act_dim].astype(np.float32)
         self._b0 = b0.astype(np.float32)
         # Later layers as (K, in, out) stacks: a batched matmul of K small products, 5 us for K=3, 64 wide; a

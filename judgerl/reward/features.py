@@ -41,17 +41,37 @@ class Featurizer:
         use_action: Whether the action columns are part of the features. With
             ``False`` the rows are ``[obs, done]`` (a state-only reward): actions
             are still accepted, and their shape checked, but never read.
+        ignore_obs: Indices into the flat observation (``0 <= i < O``) whose
+            columns are always zero in the features, so the reward cannot depend
+            on them (``reward.ignore_obs``). The width ``F`` is unchanged, which
+            keeps the standardisation, the flatness box and the fast path's
+            column layout as they are.
 
     Raises:
         TypeError: For any other action space.
     """
 
-    def __init__(self, obs_dim: int, action_space: gym.Space[Any], use_action: bool = True) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: gym.Space[Any],
+        use_action: bool = True,
+        ignore_obs: Sequence[int] = (),
+    ) -> None:
         if obs_dim < 1:
             raise ValueError(f"obs_dim must be at least 1, got {obs_dim}")
         self.obs_dim = int(obs_dim)
         self.action_space = action_space
         self.use_action = bool(use_action)
+        self.ignore_obs = tuple(sorted({int(i) for i in ignore_obs}))
+        if any(i < 0 or i >= self.obs_dim for i in self.ignore_obs):
+            raise ValueError(f"ignore_obs indices must lie in [0, {self.obs_dim}), got {list(self.ignore_obs)}")
+        # (O,) multiplier: 0 on ignored columns; None when every column is read (no extra multiply per step).
+        self._obs_keep: torch.Tensor | None = None
+        if self.ignore_obs:
+            keep = torch.ones(self.obs_dim)
+            keep[list(self.ignore_obs)] = 0.0
+            self._obs_keep = keep
         # Constant tensors are built once here so the per-step call allocates little.
         self._eye: torch.Tensor | None = None
         self._low: torch.Tensor | None = None
@@ -111,6 +131,8 @@ class Featurizer:
         o = o.reshape(n, -1)
         if o.shape[1] != self.obs_dim:
             raise ValueError(f"expected observations with {self.obs_dim} values per row, got shape {tuple(obs.shape)}")
+        if self._obs_keep is not None:
+            o = o * self._obs_keep
         a = torch.as_tensor(np.asarray(acts, dtype=np.float32)).reshape(n, -1)
         if a.shape[1] != self.act_in:
             raise ValueError(
@@ -176,7 +198,12 @@ class Featurizer:
             act = {"type": "MultiDiscrete", "nvec": np.asarray(sp.nvec).reshape(-1).tolist()}
         else:
             act = {"type": "MultiBinary", "n": int(self.act_dim)}
-        return {"obs_dim": self.obs_dim, "action_space": act, "use_action": self.use_action}
+        return {
+            "obs_dim": self.obs_dim,
+            "action_space": act,
+            "use_action": self.use_action,
+            "ignore_obs": list(self.ignore_obs),
+        }
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Featurizer:
@@ -201,8 +228,13 @@ class Featurizer:
             space = gym.spaces.MultiBinary(int(act["n"]))
         else:
             raise ValueError(f"unknown action space type {kind!r} in featurizer spec")
-        # Specs written before state-only rewards existed always used the action.
-        return cls(int(spec["obs_dim"]), space, use_action=bool(spec.get("use_action", True)))
+        # Specs written before state-only rewards (or ignored columns) existed used the action (and every column).
+        return cls(
+            int(spec["obs_dim"]),
+            space,
+            use_action=bool(spec.get("use_action", True)),
+            ignore_obs=[int(i) for i in spec.get("ignore_obs", [])],
+        )
 
 
 @dataclass(frozen=True)

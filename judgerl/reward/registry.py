@@ -97,7 +97,9 @@ def _preference_ensemble(spec: RewardSpec) -> Any:
     from judgerl.reward.ensemble import RewardEnsemble
     from judgerl.reward.features import Featurizer
 
-    feat = Featurizer(flat_dim(spec.obs_space), spec.action_space, spec.cfg.reward.use_action)
+    names = spec.task.obs_names or ()
+    ignore = [names.index(n) for n in spec.cfg.reward.ignore_obs]
+    feat = Featurizer(flat_dim(spec.obs_space), spec.action_space, spec.cfg.reward.use_action, ignore)
     return RewardEnsemble(feat, resolve_flatness(spec.cfg.reward, spec.task.absorbing), spec.seed)
 
 

@@ -73,7 +73,8 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
     ``(H, W, 3)`` uint8 frames when ``"frames"`` is a modality; the captioner
     gives a non-empty string for every visited observation; ``success`` returns
     a bool; ``oracle_verdict`` returns a bool on a cut segment and on a whole
-    episode; ``mirror``, when declared, keeps shapes and is its own inverse.
+    episode; ``mirror``, when declared, keeps shapes and is its own inverse;
+    ``obs_names``, when declared, names every observation column once.
 
     Args:
         spec: The task.
@@ -98,9 +99,12 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
         from judgerl.envs.spaces import flat_dim
 
         try:
-            flat_dim(env.observation_space)
+            width = flat_dim(env.observation_space)
         except TypeError as e:
             raise _fail(spec, f"observation space {env.observation_space!r} cannot be stored: {e}") from e
+        names = spec.obs_names
+        if names is not None and (len(names) != width or len(set(names)) != len(names)):
+            raise _fail(spec, f"obs_names must name each of the {width} observation columns once, got {names}")
         if not isinstance(env.action_space, _ALGOS[spec.default_algo]):
             need = " or ".join(c.__name__ for c in _ALGOS[spec.default_algo])
             raise _fail(spec, f"{spec.default_algo} cannot act in {env.action_space!r}; it needs a {need} action space")

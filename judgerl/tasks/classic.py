@@ -138,6 +138,7 @@ PENDULUM = TaskSpec(
     absorbing=False,
     oracle_verdict=pendulum_verdict,
     mirror=pendulum_mirror,
+    obs_names=("cos_theta", "sin_theta", "theta_dot"),
 )
 
 # ---------------------------------------------------------------------------
@@ -223,6 +224,7 @@ CARTPOLE = TaskSpec(
     absorbing=True,
     oracle_verdict=cartpole_verdict,
     mirror=cartpole_mirror,
+    obs_names=("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"),
 )
 
 # ---------------------------------------------------------------------------
@@ -298,6 +300,7 @@ MOUNTAINCAR = TaskSpec(
     segment_length=50,
     absorbing=True,
     oracle_verdict=mountaincar_verdict,
+    obs_names=("position", "velocity"),
 )
 
 CLASSIC_TASKS: tuple[TaskSpec, ...] = (PENDULUM, CARTPOLE, MOUNTAINCAR)
