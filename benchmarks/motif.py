@@ -111,13 +111,15 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/motif/demo.json")
     p.add_argument("--resume", action="store_true", help="keep the rows already in --out")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides for every run")
+    p.add_argument("--runs-dir", default=None, help="keep the run directories here (default: a temporary folder)")
     args = p.parse_args()
     torch.set_num_threads(1)
     print(f"load average: {os.getloadavg()}  cores: {os.cpu_count()}")
     out = Path(args.out)
     rows: list[dict] = json.loads(out.read_text()) if args.resume and out.exists() else []
     cells = {c: o for g in args.grid for c, o in GRIDS[g].items() if args.cells is None or c in args.cells}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.runs_dir or scratch
         for seed in args.seeds:
             for cell, overrides in cells.items():
                 if any((r["cell"], r["seed"], r["steps"]) == (cell, seed, args.steps) for r in rows):

@@ -46,6 +46,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from judgerl.envs.nethack_messages import game_events
 from judgerl.install_hints import MissingDependency, install_hint
 from judgerl.types import NO_MESSAGE
 
@@ -196,15 +197,19 @@ def status_changes_in_words(prev: np.ndarray, now: np.ndarray) -> list[str]:
 class NetHackCaptioner:
     """The caption of a flat NetHack row: the game message in words, plus status-line changes when the row has them.
 
-    An empty message line is :data:`judgerl.types.NO_MESSAGE` (a caption is never empty).
+    An empty message line is :data:`judgerl.types.NO_MESSAGE` (a caption is never empty). With
+    ``game_events_only`` prompts and key echoes are left out of the message
+    (:func:`judgerl.envs.nethack_messages.game_events`).
     """
 
     layout: Layout
+    game_events_only: bool = False
 
     def __call__(self, row: np.ndarray) -> str:
         """Caption of one flat row ``(O,)``."""
         row = np.asarray(row)
-        words = [decode_message(row[self.layout.message])]
+        message = decode_message(row[self.layout.message])
+        words = [game_events(message) if self.game_events_only else message]
         prev = self.layout.prev_blstats
         if prev is not None:
             words += status_changes_in_words(row[prev], row[self.layout.blstats])

@@ -98,6 +98,7 @@ def nethack_task(
     crop: int = 9,
     status_changes: bool = False,
     full_map: bool = False,
+    game_events_only: bool = False,
     max_episode_steps: int = 1000,
     instruction: str | None = None,
 ) -> TaskSpec:
@@ -109,6 +110,8 @@ def nethack_task(
         crop: Side of the glyph window around the hero.
         status_changes: Captions also name status-line changes (depth, gold, level, HP).
         full_map: The observation also holds the whole glyph map (``map``), the policy's memory of the level.
+        game_events_only: Captions leave out prompts to the player and echoes of unusable keys
+            (``judgerl.envs.nethack_messages``): opening a menu is no event to be judged or paid.
         max_episode_steps: Time limit (NLE's own is 5000; 1000 keeps 2-core budgets and evaluations short).
         instruction: The goal in words; default: the task's.
 
@@ -130,7 +133,7 @@ def nethack_task(
         instruction=instruction or _INSTRUCTIONS[name],
         env_id=f"judgerl.envs.nethack:{ENV_IDS[name]}",
         env_kwargs=kwargs,
-        captioner=NetHackCaptioner(layout),
+        captioner=NetHackCaptioner(layout, game_events_only),
         success=_SUCCESS[name](layout),
         modalities=("captions", "state"),
         max_episode_steps=max_episode_steps,
@@ -153,6 +156,12 @@ NETHACK_TASKS: tuple[TaskSpec, ...] = (
     # whole glyph map to the observation (captions unchanged).
     *(
         nethack_task(name, f"nethack/{name}-status-map-v0", status_changes=True, full_map=True)
+        for name in ("score", "staircase")
+    ),
+    # v1 of the map variants: captions without prompts and key echoes ("In what direction?", "Unknown command"),
+    # which the 500k runs' reward audit found among the messages paid most (decision 0046).
+    *(
+        nethack_task(name, f"nethack/{name}-status-map-v1", status_changes=True, full_map=True, game_events_only=True)
         for name in ("score", "staircase")
     ),
 )

@@ -85,6 +85,23 @@ def test_caption_names_status_changes_when_asked() -> None:
     assert "dungeon level 2 (was 1)" in text and "You lose 2 hit points." in text and "gold" not in text
 
 
+def test_v1_map_captions_leave_prompts_out_and_keep_status_changes() -> None:
+    layout = nh.Layout(status_changes=True, full_map=True)
+    v0, v1 = get_task("nethack/staircase-status-map-v0"), get_task("nethack/staircase-status-map-v1")
+    assert v1.env_kwargs == v0.env_kwargs and v1.instruction == v0.instruction
+    assert agent_hyperparams(v1, "PPO", {}, 10_000) == agent_hyperparams(v0, "PPO", {}, 10_000)
+    prompt = _row(b"In what direction?", {nh.BL_DEPTH: 1}, layout)
+    assert v0.captioner(prompt) == "In what direction?" and v1.captioner(prompt) == NO_MESSAGE
+    row = _row(b"What do you want to eat? [fgi or ?*]", {nh.BL_DEPTH: 2, nh.BL_GOLD: 3}, layout)
+    prev = layout.prev_blstats
+    assert prev is not None
+    row[prev.start + nh.BL_DEPTH], row[prev.start + nh.BL_GOLD] = 1, 3
+    text = v1.captioner(row)
+    assert "eat" not in text and "dungeon level 2 (was 1)" in text
+    kill = _row(b"You kill the newt!", {nh.BL_DEPTH: 1}, layout)
+    assert v1.captioner(kill) == v0.captioner(kill) == "You kill the newt!"
+
+
 def test_status_variants_are_registered_and_train_like_their_base_tasks() -> None:
     for name in ("score", "staircase"):
         base, variant = get_task(f"nethack/{name}-v0"), get_task(f"nethack/{name}-status-v0")
