@@ -8,6 +8,8 @@ with a few overrides, so the benchmark measures exactly what a user runs:
 - ``intrinsic``: the learned caption reward only (``reward.mix.env_weight=0``);
 - ``mixed``: Motif's ``0.1·r_env + 1[r̂ > ε]·z(r̂)/N(message)^3`` (the demo config);
 - ``descend`` / ``gold``: ``mixed`` with the judge's goal text replaced (steering by words);
+- ``steering_question`` grid, cells ``descend`` / ``gold``: the same two goals asked of a chat judge
+  (``judge.type=gguf`` or ``openai``, set with ``--set``) as its yes/no ``judge.question``;
 - ``online_mixed``: ``mixed`` with ``labels.mode=online`` (ONI): the judge labels caption pairs from the
   agent's own rollouts while it trains (long episodes cut into fragments, decision 0033); the row adds
   the online counters and how many labelled caption pairs repeat an earlier pair's text (what a chat
@@ -24,6 +26,8 @@ Usage:
   python benchmarks/motif.py --grid staircase steering --steps 61440 --out benchmarks/results/motif/demo.json
   python benchmarks/motif.py --grid steering --set task.id=nethack/score-status-v0   # captions with status changes
   python benchmarks/motif.py --grid staircase --steps 500000 --set task.id=nethack/staircase-status-map-v0  # whole map
+  python benchmarks/motif.py --grid steering_question --steps 500000 --set task.id=nethack/score-status-map-v1 \
+      judge.type=gguf judge.gguf.model_path=qwen2.5-0.5b-instruct.gguf   # a local LLM judge
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ GOALS = {
     "descend": "You find the staircase down. You go down the stairs to a deeper level of the dungeon.",
     "gold": "You pick up gold pieces. You find gold and treasure and useful items.",
 }
+# The same goals as yes/no questions for a chat judge (gguf, openai); the task's instruction stays.
+QUESTIONS = {
+    "descend": "Does this message show that the agent found the staircase down or went down to a deeper dungeon level?",
+    "gold": "Does this message show that the agent picked up gold or items?",
+}
 # grid name -> {cell: overrides}
 GRIDS: dict[str, dict[str, list[str]]] = {
     "score": {"env": ENV_ONLY, "intrinsic": ["reward.mix.env_weight=0.0"], "mixed": []},
@@ -64,6 +73,7 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "stair_mixed": ["task.id=nethack/staircase-v0"],
     },
     "steering": {name: [f"judge.zero_shot.goal_text={text}"] for name, text in GOALS.items()},
+    "steering_question": {name: [f"judge.question={text}"] for name, text in QUESTIONS.items()},
     "online": {"mixed": [], "online_mixed": ["labels.mode=online"]},
 }
 ONLINE_KEYS = ("labels/online", "labels/fragments", "labels/dropped", "reward/swaps", "reward/online_fits")

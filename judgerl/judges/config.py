@@ -157,6 +157,11 @@ class GGUFConfig(_Stage):
         None, description="llama.cpp chat format (e.g. chatml); None = the GGUF's own template, else chatml."
     )
     reuse_prefix: bool = Field(True, description="Keep the KV cache of the prompt prefix shared between queries.")
+    reuse_prompts: bool = Field(
+        True,
+        description="Score each distinct prompt once per judge: a repeated prompt (a recurring caption or game "
+        "message) reuses its yes/no margin, which is deterministic, instead of running the model again.",
+    )
 
 
 class JudgeConfig(_Stage):

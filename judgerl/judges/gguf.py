@@ -40,7 +40,7 @@ import json
 import math
 import os
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +55,7 @@ from judgerl.judges.llm_prompts import View, asking, load_prompt, render_pointwi
 from judgerl.types import Label, Provenance, Query, Segment, TaskSpec
 
 LLAMA_HINT = f"llama-cpp-python is not installed: {install_hint('gguf')}"
+MEMO_ENTRIES = 65_536  # distinct prompts whose margins are kept (least recently used ones go first)
 
 
 def import_llama() -> Any:
@@ -126,6 +127,8 @@ class GGUFJudge:
         self._scorer: PrefixEvaluator | None = None
         self._ids: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self._content_free: dict[str, float] = {}
+        # text -> raw margin: logits are a deterministic function of the prompt, so a repeat costs nothing
+        self._memo: OrderedDict[str, float] = OrderedDict()
         model_name = Path(cfg.model_path).name if cfg.model_path else "SmolLM2-135M-Instruct.Q4_1.gguf"
         self.model_name = model_name
         spec: list[Any] = [type(self).__name__, model_name, self.template.sha, question, calibration, cfg.chat_format]
@@ -176,15 +179,27 @@ class GGUFJudge:
             text: The rendered prompt (user message).
 
         Returns:
-            ``(log P(yes) − log P(no)`` in nats``, prompt tokens)``.
+            ``(log P(yes) − log P(no)`` in nats``, prompt tokens)``; with
+            ``cfg.reuse_prompts`` a prompt scored before returns its first
+            margin and 0 tokens (the model does not run; counted in
+            ``judge/gguf_prompts_reused``).
         """
         from judgerl.judges.gguf_scoring import render_chat
 
+        if self.cfg.reuse_prompts and text in self._memo:
+            self._memo.move_to_end(text)
+            self.counts["gguf_prompts_reused"] += 1
+            return self._memo[text], 0
         scorer = self._load()
         assert self._ids is not None
         chat = render_chat(scorer.llama, [{"role": "user", "content": text}], self.cfg.chat_format)
         tokens = scorer.tokenize(chat)
-        return margin_from_logits(scorer.next_logits(tokens), *self._ids), len(tokens)
+        margin = margin_from_logits(scorer.next_logits(tokens), *self._ids)
+        if self.cfg.reuse_prompts and math.isfinite(margin):
+            self._memo[text] = margin
+            if len(self._memo) > MEMO_ENTRIES:
+                self._memo.popitem(last=False)
+        return margin, len(tokens)
 
     # ------------------------------------------------------------------ prompts
 
@@ -315,7 +330,7 @@ class GGUFJudge:
         return label.value > 0.0
 
     def metrics(self) -> dict[str, float]:
-        """``judge/labels_<status>``, ``judge/prompt_tokens``, ``judge/gguf_*_tokens``, ``judge/threshold``."""
+        """``judge/labels_<status>``, ``judge/prompt_tokens``, ``judge/gguf_*``, ``judge/threshold``."""
         out = {f"judge/{k}": float(v) for k, v in self.counts.items()}
         if self._scorer is not None:
             out["judge/gguf_evaluated_tokens"] = float(self._scorer.evaluated)

@@ -152,14 +152,40 @@ def test_smollm2_ranks_crushed_cat_and_median_calibrates(llama: Any) -> None:
 
 
 def test_prefix_reuse_gives_the_same_margins(llama: Any) -> None:
-    fresh = GGUFJudge(GGUFConfig(n_ctx=512, reuse_prefix=False), _task(), calibration="none", llama=llama)
-    reuse = GGUFJudge(GGUFConfig(n_ctx=512, reuse_prefix=True), _task(), calibration="none", llama=llama)
+    # reuse_prompts off: the repeated text must run through the model again for this comparison.
+    fresh = GGUFJudge(GGUFConfig(n_ctx=512, reuse_prefix=False, reuse_prompts=False), _task(), "none", llama=llama)
+    reuse = GGUFJudge(GGUFConfig(n_ctx=512, reuse_prefix=True, reuse_prompts=False), _task(), "none", llama=llama)
     texts = [BAD[0], GOOD[1], BAD[0]]
     a = [fresh.raw_margin(fresh._text(_task(), _seg(c), episode=False))[0] for c in texts]
     b = [reuse.raw_margin(reuse._text(_task(), _seg(c), episode=False))[0] for c in texts]
     np.testing.assert_allclose(a, b, atol=1e-3)
     assert a[0] == pytest.approx(a[2], abs=1e-3)
     assert reuse.metrics()["judge/gguf_reused_tokens"] > fresh.metrics()["judge/gguf_reused_tokens"]
+
+
+def test_a_repeated_prompt_is_scored_once(llama: Any) -> None:
+    judge = GGUFJudge(GGUFConfig(n_ctx=512), _task(), calibration="none", llama=llama)
+    text = judge._text(_task(), _seg(BAD[0]), episode=False)
+    m1, n1 = judge.raw_margin(text)
+    evaluated = judge.metrics()["judge/gguf_evaluated_tokens"]
+    judge.raw_margin(judge._text(_task(), _seg(GOOD[0]), episode=False))  # another prompt in between
+    after_other = judge.metrics()["judge/gguf_evaluated_tokens"]
+    m2, n2 = judge.raw_margin(text)
+    assert after_other > evaluated  # the other prompt ran the model
+    assert m2 == m1 and n1 > 50 and n2 == 0
+    m = judge.metrics()
+    assert m["judge/gguf_evaluated_tokens"] == after_other and m["judge/gguf_prompts_reused"] == 1
+    # A pair whose two captions repeat earlier ones costs no model call, and its label says 0 tokens.
+    lab = judge.judge(_task(), [Query("pairwise", (_seg(GOOD[0]), _seg(BAD[0])))])[0]
+    assert lab.status == "ok" and lab.provenance.tokens_in == 0
+    assert judge.metrics()["judge/gguf_evaluated_tokens"] == after_other
+    # Off: the same prompt runs the model again.
+    off = GGUFJudge(GGUFConfig(n_ctx=512, reuse_prompts=False), _task(), calibration="none", llama=llama)
+    off.raw_margin(text)
+    once = off.metrics()["judge/gguf_evaluated_tokens"] + off.metrics()["judge/gguf_reused_tokens"]
+    off.raw_margin(text)
+    twice = off.metrics()["judge/gguf_evaluated_tokens"] + off.metrics()["judge/gguf_reused_tokens"]
+    assert twice == 2 * once and "judge/gguf_prompts_reused" not in off.metrics()
 
 
 def test_pairwise_episode_content_free_and_failures(llama: Any) -> None:
