@@ -114,6 +114,8 @@ def check_references(cfg: Any) -> None:
         )
     if cfg.judge.question is not None:
         _check_question(cfg)
+    if cfg.judge.contrast_question is not None:
+        _check_contrast_question(cfg)
     chat_captions = cfg.judge.type == "openai" and entry.fits is not None and cfg.query.kind == "caption_pairs"
     if chat_captions and cfg.judge.form not in ("caption_pairs", "pointwise"):
         raise ConfigError(
@@ -166,6 +168,23 @@ def _check_question(cfg: Any) -> None:
         raise ConfigError(
             f"judge.question: the openai judge's {form} prompt asks no yes/no question (pointwise and episode "
             "prompts do); set judge.form=pointwise or remove judge.question"
+        )
+
+
+def _check_contrast_question(cfg: Any) -> None:
+    """judge.contrast_question: non-empty, gguf only, not the question itself."""
+    contrast = cfg.judge.contrast_question.strip()
+    if not contrast:
+        raise ConfigError("judge.contrast_question: empty; give a yes/no question or remove the key")
+    if cfg.judge.type != "gguf":
+        raise ConfigError(
+            f"judge.contrast_question: judge.type {cfg.judge.type} does not ask a second question; only the gguf "
+            "judge subtracts a contrast question's margin, so remove it or use judge.type=gguf"
+        )
+    if cfg.judge.question is not None and contrast == cfg.judge.question.strip():
+        raise ConfigError(
+            "judge.contrast_question: the same as judge.question, so every value would be 0; ask the opposite "
+            "(e.g. 'Is the pendulum hanging straight down, at the bottom?')"
         )
 
 

@@ -129,6 +129,8 @@ def judge_words(cfg: dict[str, Any], prompt_shas: list[str], models: list[str]) 
     rows.append(("prompt", str(j.get("prompt") or "packaged default")))
     if j.get("question"):
         rows.append(("question asked", f"{j['question']} (judge.question, instead of the task's)"))
+    if j.get("contrast_question"):
+        rows.append(("contrast question", f"{j['contrast_question']} (its margin is subtracted)"))
     if prompt_shas:
         rows.append(("prompt version (sha256)", ", ".join(s[:12] for s in prompt_shas)))
     zs = j.get("zero_shot", {})

@@ -206,6 +206,13 @@ class JudgeConfig(_Stage):
         "task's own (`judgerl tasks` shows it), e.g. 'Is the pendulum upright and almost still, balanced at the "
         "top?'; a new question is a new judge id, so labels asked with another question are never reused.",
     )
+    contrast_question: str | None = Field(
+        None,
+        description="gguf judge: a second yes/no question whose margin is subtracted from the first's, so a "
+        "segment's value is m(question) - m(contrast_question), like the embedding judge's goal minus baseline; "
+        "e.g. 'Is the pendulum hanging straight down, at the bottom?' grades the states the task's question "
+        "scores alike. Two prompts per segment; a new contrast question is a new judge id.",
+    )
     calibration: Literal["none", "median", "content_free"] = Field(
         "none", description="Pointwise yes/no scores: none, median threshold, or content-free offset (Zhao 2021)."
     )

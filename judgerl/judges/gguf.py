@@ -22,7 +22,10 @@ nats (positive = yes), with ``offset``:
 - ``content_free``: the margin of the same prompt with the content replaced by
   "N/A" (Zhao et al. 2021, "Calibrate before use"), once per task.
 
-The raw margin and offset are kept in ``provenance.raw_response`` (JSON).
+With a ``contrast_question`` the raw margin is ``m(question) − m(contrast)``,
+the difference of two prompts' margins (a goal minus a baseline, as the
+embedding judge projects). The raw margin and offset are kept in
+``provenance.raw_response`` (JSON).
 The model reads text only: asking it to judge frames is refused at
 construction. Prompts that do not fit ``n_ctx`` become ``failed`` labels.
 
@@ -84,6 +87,8 @@ class GGUFJudge:
         task: The task; its ``question`` is asked unless ``question`` is given.
         calibration: ``median`` (default), ``content_free`` or ``none``.
         question: Yes/no question overriding ``task.question``.
+        contrast_question: A second yes/no question whose margin is
+            subtracted: the raw margin becomes ``m(question) − m(contrast)``.
         view: Steps shown per segment and keyframes per episode (captions only).
         prompt: Yes/no template (packaged name or ``.txt`` path) with
             ``$instruction``, ``$content`` and ``$question``.
@@ -104,6 +109,7 @@ class GGUFJudge:
         calibration: Calibration = "median",
         question: str | None = None,
         *,
+        contrast_question: str | None = None,
         view: View | None = None,
         prompt: str = "pointwise_yesno_v1",
         modality: Literal["captions", "frames"] = "captions",
@@ -118,6 +124,7 @@ class GGUFJudge:
         self.task = task
         self.calibration = calibration
         self.question = question
+        self.contrast_question = contrast_question
         self.view = view if view is not None else View(show="captions")
         self.template = load_prompt(prompt)
         self.model_path = cfg.model_path
@@ -133,11 +140,13 @@ class GGUFJudge:
         self.model_name = model_name
         spec: list[Any] = [type(self).__name__, model_name, self.template.sha, question, calibration, cfg.chat_format]
         spec += [self.view.steps, self.view.keyframes]
+        if contrast_question is not None:  # appended only when set, so existing judge ids are unchanged
+            spec.append(contrast_question)
         self._id = f"gguf:{model_name}:{hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]}"
 
     @property
     def id(self) -> str:
-        """Hash of class, model file name, prompt sha, question, calibration, chat format and view."""
+        """Hash of class, model file name, prompt sha, question(s), calibration, chat format and view."""
         return self._id
 
     # ------------------------------------------------------------------ model
@@ -203,19 +212,27 @@ class GGUFJudge:
 
     # ------------------------------------------------------------------ prompts
 
-    def _text(self, task: TaskSpec, segment: Segment | None, episode: bool) -> str:
+    def _margin(self, task: TaskSpec, segment: Segment | None, episode: bool) -> tuple[float, int]:
+        """Raw margin of one segment (``None``: the content-free prompt), minus the contrast's; prompt tokens."""
+        m, n = self.raw_margin(self._text(task, segment, episode))
+        if self.contrast_question is None:
+            return m, n
+        m2, n2 = self.raw_margin(self._text(task, segment, episode, self.contrast_question))
+        return m - m2, n + n2
+
+    def _text(self, task: TaskSpec, segment: Segment | None, episode: bool, question: str | None = None) -> str:
         if segment is not None and not segment.captions:
             captions = tuple(task.captioner(o) for o in segment.obs)
             segment = dataclasses.replace(segment, captions=captions)
         steps = self.view.keyframes if episode else self.view.steps
         mode: Literal["captions", "state"] = "captions" if "captions" in task.modalities or segment is None else "state"
         view = View(show=mode, steps=steps, keyframes=self.view.keyframes)
-        return render_pointwise(self.template, asking(task, self.question), segment, view).text
+        return render_pointwise(self.template, asking(task, question or self.question), segment, view).text
 
     def _offset(self, task: TaskSpec) -> float:
         if self.calibration == "content_free":
             if task.id not in self._content_free:
-                self._content_free[task.id] = self.raw_margin(self._text(task, None, episode=False))[0]
+                self._content_free[task.id] = self._margin(task, None, episode=False)[0]
             return self._content_free[task.id]
         if self.calibration == "median":
             return self.threshold if self.threshold is not None else 0.0
@@ -229,7 +246,7 @@ class GGUFJudge:
         n_tok = 0
         for seg in q.segments:
             try:
-                m, n = self.raw_margin(self._text(task, seg, episode=q.kind == "episode"))
+                m, n = self._margin(task, seg, episode=q.kind == "episode")
             except ValueError as e:  # prompt too long, unknown chat format, bad captions
                 return margins, n_tok, str(e)
             if not math.isfinite(m):  # NaN/inf logits: no answer, never a NaN label value
@@ -371,4 +388,12 @@ def build_gguf_judge(cfg: JudgeConfig, task: TaskSpec, seed: int) -> GGUFJudge:
     calibration: Calibration = cfg.calibration if "calibration" in cfg.model_fields_set else "median"
     view = View(show="captions", steps=cfg.captions_per_segment, keyframes=cfg.keyframes)
     prompt = cfg.prompt if cfg.prompt is not None and cfg.form == "pointwise" else "pointwise_yesno_v1"
-    return GGUFJudge(cfg.gguf, task, calibration=calibration, question=cfg.question, view=view, prompt=prompt)
+    return GGUFJudge(
+        cfg.gguf,
+        task,
+        calibration=calibration,
+        question=cfg.question,
+        contrast_question=cfg.contrast_question,
+        view=view,
+        prompt=prompt,
+    )

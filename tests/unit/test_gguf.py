@@ -188,6 +188,28 @@ def test_a_repeated_prompt_is_scored_once(llama: Any) -> None:
     assert twice == 2 * once and "judge/gguf_prompts_reused" not in off.metrics()
 
 
+def test_a_contrast_question_subtracts_its_margin(llama: Any) -> None:
+    q, cq = "Is the cat safe?", "Is the cat hurt?"
+    plain = GGUFJudge(GGUFConfig(n_ctx=512), _task(), calibration="none", question=q, llama=llama)
+    other = GGUFJudge(GGUFConfig(n_ctx=512), _task(), calibration="none", question=cq, llama=llama)
+    both = GGUFJudge(GGUFConfig(n_ctx=512), _task(), "none", question=q, contrast_question=cq, llama=llama)
+    assert len({plain.id, other.id, both.id}) == 3
+    segs = [_seg(c) for c in BAD[:2] + GOOD[:2]]
+    labels = both.judge(_task(), [Query("pointwise", (s,)) for s in segs])
+    for seg, lab in zip(segs, labels, strict=True):
+        m_q = plain.raw_margin(plain._text(_task(), seg, episode=False))[0]
+        m_c = other.raw_margin(other._text(_task(), seg, episode=False))[0]
+        assert lab.status == "ok" and lab.value == pytest.approx(m_q - m_c, abs=1e-3)
+        assert lab.provenance.tokens_in > 100  # two prompts
+    assert len({round(lab.value or 0.0, 3) for lab in labels}) > 1  # the difference is not a constant
+    # content_free calibration subtracts the content-free prompt's difference, not one question's margin
+    cf = GGUFJudge(GGUFConfig(n_ctx=512), _task(), "content_free", question=q, contrast_question=cq, llama=llama)
+    offset = cf._offset(_task())
+    m_q0 = plain.raw_margin(plain._text(_task(), None, episode=False))[0]
+    m_c0 = other.raw_margin(other._text(_task(), None, episode=False))[0]
+    assert offset == pytest.approx(m_q0 - m_c0, abs=1e-3)
+
+
 def test_pairwise_episode_content_free_and_failures(llama: Any) -> None:
     judge = GGUFJudge(GGUFConfig(n_ctx=512), _task(), calibration="content_free", llama=llama)
     bad, good = _seg(BAD[1]), _seg(GOOD[0])

@@ -82,12 +82,40 @@ def test_a_question_nobody_asks_is_refused(sets: list[str], message: str) -> Non
         validate_references(cfg)
 
 
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["judge.type=openai", "judge.form=pointwise"], "only the gguf judge"),
+        (["judge.type=gguf", "judge.contrast_question=' '"], "empty"),
+        (["judge.type=gguf", f"judge.contrast_question={OTHER}"], "the same as judge.question"),
+    ],
+)
+def test_a_contrast_question_only_the_gguf_judge_asks(sets: list[str], message: str) -> None:
+    base = ["name=q", "task.id=pendulum/swingup-v0", f"judge.question={OTHER}", "query.kind=pointwise"]
+    cfg = load_config(None, [*base, "judge.contrast_question=Is the pendulum hanging down?", *sets])
+    with pytest.raises(ConfigError, match=rf"judge\.contrast_question: .*{message}"):
+        validate_references(cfg)
+
+
+def test_the_factory_passes_the_contrast_question() -> None:
+    pytest.importorskip("llama_cpp")
+    from judgerl.judges.gguf import GGUFJudge
+
+    cq = "Is the pendulum hanging down?"
+    gguf = make_judge(JudgeConfig.model_validate({"type": "gguf", "contrast_question": cq}), TASK, 0)
+    assert isinstance(gguf, GGUFJudge) and gguf.contrast_question == cq
+    plain = make_judge(JudgeConfig.model_validate({"type": "gguf"}), TASK, 0)
+    assert isinstance(plain, GGUFJudge) and plain.id != gguf.id
+
+
 def test_report_names_the_question_the_judge_was_asked() -> None:
     from judgerl.evaluation.report_data import judge_words
 
     rows = dict(judge_words({"judge": {"type": "gguf", "question": OTHER}, "query": {"kind": "pointwise"}}, [], []))
     assert rows["question asked"].startswith(OTHER)
     assert "question asked" not in dict(judge_words({"judge": {"type": "gguf"}}, [], []))
+    both = {"judge": {"type": "gguf", "contrast_question": "Is it down?"}, "query": {"kind": "pointwise"}}
+    assert dict(judge_words(both, [], []))["contrast question"].startswith("Is it down?")
 
 
 def test_tasks_command_shows_each_task_question(capsys: pytest.CaptureFixture[str]) -> None:
