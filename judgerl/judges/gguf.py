@@ -214,6 +214,8 @@ class GGUFJudge:
 
     def _margin(self, task: TaskSpec, segment: Segment | None, episode: bool) -> tuple[float, int]:
         """Raw margin of one segment (``None``: the content-free prompt), minus the contrast's; prompt tokens."""
+        if segment is not None and not segment.captions:  # caption once, not once per question
+            segment = dataclasses.replace(segment, captions=tuple(task.captioner(o) for o in segment.obs))
         m, n = self.raw_margin(self._text(task, segment, episode))
         if self.contrast_question is None:
             return m, n
