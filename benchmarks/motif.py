@@ -10,6 +10,7 @@ with a few overrides, so the benchmark measures exactly what a user runs:
 - ``descend`` / ``gold``: ``mixed`` with the judge's goal text replaced (steering by words);
 - ``steering_question`` grid, cells ``descend`` / ``gold``: the same two goals asked of a chat judge
   (``judge.type=gguf`` or ``openai``, set with ``--set``) as its yes/no ``judge.question``;
+  ``steering_topic``: the same with questions about a topic ("Is this message about gold?");
 - ``online_mixed``: ``mixed`` with ``labels.mode=online`` (ONI): the judge labels caption pairs from the
   agent's own rollouts while it trains (long episodes cut into fragments, decision 0033); the row adds
   the online counters and how many labelled caption pairs repeat an earlier pair's text (what a chat
@@ -65,6 +66,10 @@ QUESTIONS = {
     "descend": "Does this message show that the agent found the staircase down or went down to a deeper dungeon level?",
     "gold": "Does this message show that the agent picked up gold or items?",
 }
+# Questions about a topic, which Qwen2.5-0.5B answers far more selectively than the goals above: asked "Is this message
+# about the staircase down?", it rates "You see a staircase down." +0.51 nats and "You see gold." -0.16, where the
+# descend question above gives -0.04 and -0.14 (benchmarks/caption_questions.py, motif/question_probe_qwen05b.json).
+TOPICS = {"descend": "Is this message about the staircase down?", "gold": "Is this message about gold?"}
 # grid name -> {cell: overrides}
 GRIDS: dict[str, dict[str, list[str]]] = {
     "score": {"env": ENV_ONLY, "intrinsic": ["reward.mix.env_weight=0.0"], "mixed": []},
@@ -74,6 +79,7 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     },
     "steering": {name: [f"judge.zero_shot.goal_text={text}"] for name, text in GOALS.items()},
     "steering_question": {name: [f"judge.question={text}"] for name, text in QUESTIONS.items()},
+    "steering_topic": {name: [f"judge.question={text}"] for name, text in TOPICS.items()},
     "online": {"mixed": [], "online_mixed": ["labels.mode=online"]},
 }
 ONLINE_KEYS = ("labels/online", "labels/fragments", "labels/dropped", "reward/swaps", "reward/online_fits")

@@ -1,7 +1,7 @@
-"""NetHack (the NetHack Learning Environment, ``nle``) as a small gymnasium Dict env, and its captions.
+"""NetHack (the NetHack Learning Environment, ``nle``) as a small gymnasium Dict env.
 
 NLE's full observation is large (``glyphs`` alone is 21×79); judgerl stores every
-observation as a flat row in the label store, so this env keeps three members:
+observation as a flat row in the label store, so this env keeps three members and a few optional ones:
 
 - ``glyphs``: a ``crop × crop`` window of glyph ids centred on the hero
   (``blstats`` x, y; outside the map padded with the blank "stone" glyph), int16;
@@ -13,7 +13,13 @@ observation as a flat row in the label store, so this env keeps three members:
 - ``map`` (only with ``full_map=True``): the whole 21×79 glyph map, int16. The
   crop shows the hero's surroundings only, and a policy without memory cannot
   find a staircase it does not see; the map is its memory of the level (what was
-  explored, where the ``>`` is), as in NLE's baseline and Motif's policy.
+  explored, where the ``>`` is), as in NLE's baseline and Motif's policy;
+- ``landmarks`` (only with ``landmarks=True``): ``(3, 8)`` int16, which stairs,
+  fountains, altars and gold came into view this step and which one the hero
+  stands on (``judgerl.envs.nethack_landmarks``), for captions that say what the
+  game does not print.
+
+The members and their offsets in a flat row are ``judgerl.envs.nethack_row``.
 
 With the default 9×9 crop a flat row is 27 + 81 + 256 = 364 values (2,023 with the map).
 
@@ -38,27 +44,44 @@ module imports it only when an env is built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from judgerl.envs.nethack_messages import game_events
+from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, LandmarkTracker
+from judgerl.envs.nethack_row import (  # re-exported: the tasks and the policy read rows through this module
+    BL_CONDITION,
+    BL_DEPTH,
+    BL_DNUM,
+    BL_GOLD,
+    BL_HP,
+    BL_SCORE,
+    BL_X,
+    BL_XP,
+    BL_Y,
+    MAP_SHAPE,
+    MASK_HALLU,
+    MAX_GLYPH,
+    MESSAGE_LEN,
+    N_BLSTATS,
+    STONE_GLYPH,
+    TASK_SUCCESSFUL,
+    Layout,
+    NetHackCaptioner,
+    decode_message,
+    observation_space,
+    status_changes_in_words,
+)
 from judgerl.install_hints import MissingDependency, install_hint
-from judgerl.types import NO_MESSAGE
 
-# nle.nethack constants, copied so captions and success tests work without importing nle
-# (tests/unit/test_nethack.py checks them against nle).
-BL_X, BL_Y, BL_SCORE, BL_HP, BL_DEPTH, BL_GOLD, BL_XP, BL_DNUM, BL_CONDITION = 0, 1, 9, 10, 12, 13, 18, 23, 25
-N_BLSTATS = 27
-MAX_GLYPH = 5976
-STONE_GLYPH = 2359  # GLYPH_CMAP_OFF + S_stone: the blank glyph of unexplored rock
-MASK_HALLU = 0x200  # BL_MASK_HALLU: the hero is hallucinating
-MESSAGE_LEN = 256
-TASK_SUCCESSFUL = 2  # NetHackStaircase.StepStatus.TASK_SUCCESSFUL
+__all__ = [
+    "BL_CONDITION", "BL_DEPTH", "BL_DNUM", "BL_GOLD", "BL_HP", "BL_SCORE", "BL_X", "BL_XP", "BL_Y", "ENV_IDS",
+    "MAP_SHAPE", "MASK_HALLU", "MAX_GLYPH", "MESSAGE_LEN", "N_BLSTATS", "NLE_TASKS", "STONE_GLYPH",
+    "TASK_SUCCESSFUL", "Layout", "NetHackCaptioner", "NetHackCropEnv", "crop_glyphs", "decode_message",
+    "import_nle", "nle_task_class", "observation_space", "oracle_glyph", "register_envs", "status_changes_in_words",
+]  # fmt: skip
 
 NLE_TASKS = {"score": "NetHackScore", "staircase": "NetHackStaircase", "oracle": "NetHackOracle"}
 ENV_IDS = {name: f"judgerl/{cls}Crop-v0" for name, cls in NLE_TASKS.items()}
@@ -101,120 +124,6 @@ def crop_glyphs(glyphs: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
     if sy1 > sy0 and sx1 > sx0:
         out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = glyphs[sy0:sy1, sx0:sx1]
     return out
-
-
-def decode_message(values: np.ndarray) -> str:
-    """Message bytes (any numeric dtype) as words: up to the first NUL, whitespace runs collapsed, stripped."""
-    raw = np.asarray(values).astype(np.uint8).tobytes().split(b"\0", 1)[0]
-    return " ".join(raw.decode("latin-1").split())
-
-
-MAP_SHAPE = (21, 79)  # NLE's DUNGEON_SHAPE: rows, columns
-
-
-def observation_space(crop: int = 9, status_changes: bool = False, full_map: bool = False) -> spaces.Dict:
-    """The env's observation space (a flat row is its members concatenated in key order)."""
-    lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
-    members: dict[str, spaces.Space[Any]] = {
-        "blstats": spaces.Box(lo, hi, (N_BLSTATS,), np.int64),
-        "glyphs": spaces.Box(0, MAX_GLYPH, (crop, crop), np.int16),
-        "message": spaces.Box(0, 255, (MESSAGE_LEN,), np.uint8),
-    }
-    if status_changes:
-        members["prev_blstats"] = spaces.Box(lo, hi, (N_BLSTATS,), np.int64)
-    if full_map:
-        members["map"] = spaces.Box(0, MAX_GLYPH, MAP_SHAPE, np.int16)
-    return spaces.Dict(members)  # gymnasium sorts the keys: blstats, glyphs, map, message, prev_blstats
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where each member sits in a flat row (offsets in values), for a crop size and the status and map options."""
-
-    crop: int = 9
-    status_changes: bool = False
-    full_map: bool = False
-
-    @property
-    def blstats(self) -> slice:
-        """The hero's bottom-line statistics."""
-        return slice(0, N_BLSTATS)
-
-    @property
-    def glyphs(self) -> slice:
-        """The glyph crop, raveled row by row."""
-        return slice(N_BLSTATS, N_BLSTATS + self.crop * self.crop)
-
-    @property
-    def map(self) -> slice | None:
-        """The whole glyph map, raveled row by row, or ``None`` without ``full_map``."""
-        if not self.full_map:
-            return None
-        start = self.glyphs.stop
-        return slice(start, start + MAP_SHAPE[0] * MAP_SHAPE[1])
-
-    @property
-    def message(self) -> slice:
-        """The message bytes."""
-        start = (self.map or self.glyphs).stop
-        return slice(start, start + MESSAGE_LEN)
-
-    @property
-    def prev_blstats(self) -> slice | None:
-        """The previous step's statistics, or ``None`` without ``status_changes``."""
-        if not self.status_changes:
-            return None
-        start = self.message.stop
-        return slice(start, start + N_BLSTATS)
-
-    @property
-    def width(self) -> int:
-        """Values per flat row ``O``."""
-        end = self.prev_blstats or self.message
-        return end.stop
-
-
-def status_changes_in_words(prev: np.ndarray, now: np.ndarray) -> list[str]:
-    """What changed on the status line between two ``blstats`` rows, as short sentences (depth, gold, level, HP)."""
-    if not np.any(prev) or not np.any(now):
-        return []
-    p, n = (np.asarray(v, np.int64) for v in (prev, now))
-    out = []
-    if n[BL_DEPTH] != p[BL_DEPTH]:
-        out.append(f"You are now on dungeon level {n[BL_DEPTH]} (was {p[BL_DEPTH]}).")
-    if n[BL_GOLD] != p[BL_GOLD]:
-        out.append(f"Your gold {'rises' if n[BL_GOLD] > p[BL_GOLD] else 'falls'} to {n[BL_GOLD]}.")
-    if n[BL_XP] != p[BL_XP]:
-        out.append(f"Your experience level is now {n[BL_XP]}.")
-    if n[BL_HP] < p[BL_HP]:
-        out.append(f"You lose {p[BL_HP] - n[BL_HP]} hit points.")
-    elif n[BL_HP] > p[BL_HP]:
-        out.append(f"You regain {n[BL_HP] - p[BL_HP]} hit points.")
-    return out
-
-
-@dataclass(frozen=True)
-class NetHackCaptioner:
-    """The caption of a flat NetHack row: the game message in words, plus status-line changes when the row has them.
-
-    An empty message line is :data:`judgerl.types.NO_MESSAGE` (a caption is never empty). With
-    ``game_events_only`` prompts and key echoes are left out of the message
-    (:func:`judgerl.envs.nethack_messages.game_events`).
-    """
-
-    layout: Layout
-    game_events_only: bool = False
-
-    def __call__(self, row: np.ndarray) -> str:
-        """Caption of one flat row ``(O,)``."""
-        row = np.asarray(row)
-        message = decode_message(row[self.layout.message])
-        words = [game_events(message) if self.game_events_only else message]
-        prev = self.layout.prev_blstats
-        if prev is not None:
-            words += status_changes_in_words(row[prev], row[self.layout.blstats])
-        text = " ".join(w for w in words if w)
-        return text or NO_MESSAGE
 
 
 @cache
@@ -260,6 +169,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         crop: Side of the glyph window around the hero (odd, at least 3).
         status_changes: Add ``prev_blstats`` so captions can name status-line changes.
         full_map: Add ``map``, the whole 21×79 glyph map (the policy's memory of the level).
+        landmarks: Add ``landmarks``, what the hero sees of stairs, fountains, altars and gold
+            (``judgerl.envs.nethack_landmarks``), for captions and the policy.
         character: NLE character string (default: NLE's neutral human monk).
         render_mode: ``None``, or ``"ansi"``: ``render()`` returns the terminal (24 lines of 80
             characters: message, map, status lines) as text, for replays in the report.
@@ -278,6 +189,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         crop: int = 9,
         status_changes: bool = False,
         full_map: bool = False,
+        landmarks: bool = False,
         character: str = "mon-hum-neu-mal",
         render_mode: str | None = None,
         **nle_kwargs: Any,
@@ -293,6 +205,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self.crop = int(crop)
         self.status_changes = bool(status_changes)
         self.full_map = bool(full_map)
+        self._tracker = LandmarkTracker() if landmarks else None
+        self._landmarks = np.zeros((ROWS, len(LANDMARKS)), np.int16)
         # The TimeLimit outside ends episodes; NLE's own step limit is set out of the way.
         keys = ("glyphs", "blstats", "message") + (("tty_chars",) if render_mode == "ansi" else ())
         self._nle = nle_task_class(nle_task)(
@@ -302,7 +216,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             character=character,
             **nle_kwargs,
         )
-        self.observation_space = observation_space(self.crop, self.status_changes, self.full_map)
+        self.observation_space = observation_space(self.crop, self.status_changes, self.full_map, landmarks)
         self.action_space = self._nle.action_space
         self.render_mode = render_mode
         self._tty = ""
@@ -324,12 +238,18 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             self._crop = crop_glyphs(np.asarray(raw["glyphs"]), x, y, self.crop)
             if self.full_map:
                 self._map = np.asarray(raw["glyphs"], np.int16).copy()
+            if self._tracker is not None:
+                self._landmarks = self._tracker.update(np.asarray(raw["glyphs"]), x, y, int(blstats[BL_DEPTH]))
+        elif self._tracker is not None:  # after the game: nothing new came into view
+            self._landmarks = np.zeros_like(self._landmarks)
         message = np.asarray(raw["message"], np.uint8).copy()
         obs: dict[str, np.ndarray] = {"blstats": self._blstats.copy(), "glyphs": self._crop.copy(), "message": message}
         if self.status_changes:
             obs["prev_blstats"] = self._prev.copy()
         if self.full_map:
             obs["map"] = self._map.copy()
+        if self._tracker is not None:
+            obs["landmarks"] = self._landmarks.copy()
         self._note(message)
         return obs
 
@@ -354,6 +274,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self._nle.seed(core, disp, False)
         raw, _ = self._nle.reset()
         self._blstats = np.zeros(N_BLSTATS, np.int64)
+        if self._tracker is not None:
+            self._tracker.reset()
         self._facts = {"nle_success": 0.0}
         self._messages = set()
         obs = self._observe(raw)

@@ -14,7 +14,8 @@ small enough to train on two CPU cores:
   it is; a hash is exact up to rare collisions and costs nothing next to a
   convolution over the bytes, which halved the training speed.
 
-``prev_blstats`` (``status_changes``), if present, is encoded like ``blstats``.
+``prev_blstats`` (``status_changes``) and ``landmarks`` (which stairs, gold... came into
+view and which one the hero stands on), if present, are encoded like ``blstats``, in the same MLP.
 ``map`` (``full_map``), if present, is read as 14 classes (unexplored, wall,
 door, floor, corridor, stairs up and down, monster, pet, object, the hero...:
 ``judgerl.envs.nethack_map.MAP_CLASSES``), counted per 3×3 block (21×79 → 14
@@ -31,6 +32,7 @@ Motif's policy, much reduced.
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
@@ -82,8 +84,8 @@ class NetHackEncoder(BaseFeaturesExtractor):
         if missing:
             raise ValueError(f"NetHackEncoder needs a Dict observation with glyphs and blstats; missing {missing}")
         side = int(members["glyphs"].shape[0])  # type: ignore[index]
-        n_stats = int(members["blstats"].shape[0])  # type: ignore[index]
-        self.stat_keys = [k for k in ("blstats", "prev_blstats") if k in members]
+        # the landmarks member says what the hero stands on, which its own glyph hides in the crop and the map
+        self.stat_keys = [k for k in ("blstats", "prev_blstats", "landmarks") if k in members]
         self.use_message = message_dim > 0 and "message" in members
         self.glyph_embed = nn.Embedding(_GLYPHS, glyph_dim)
         self.crop = nn.Sequential(
@@ -95,7 +97,8 @@ class NetHackEncoder(BaseFeaturesExtractor):
             nn.Linear(channels * side * side, features_dim),
             nn.ReLU(),
         )
-        self.stats = nn.Sequential(nn.Linear(n_stats * len(self.stat_keys), stats_dim), nn.ReLU())
+        n_stats = sum(int(np.prod(members[k].shape or ())) for k in self.stat_keys)
+        self.stats = nn.Sequential(nn.Linear(n_stats, stats_dim), nn.ReLU())
         width = features_dim + stats_dim
         if self.use_message:
             n_bytes = int(members["message"].shape[0])  # type: ignore[index]
@@ -149,7 +152,7 @@ class NetHackEncoder(BaseFeaturesExtractor):
         """Map a batch of observations (``glyphs (B, S, S)``, ``blstats (B, 27)``, ...) to ``(B, features_dim)``."""
         glyphs = observations["glyphs"].long().clamp(0, _GLYPHS - 1)
         g = self.glyph_embed(glyphs).permute(0, 3, 1, 2)  # (B, E, S, S)
-        stats = torch.cat([symlog(observations[k].float()) for k in self.stat_keys], dim=1)
+        stats = torch.cat([symlog(observations[k].float().flatten(1)) for k in self.stat_keys], dim=1)
         parts = [self.crop(g), self.stats(stats)]
         if self.use_map:
             parts.append(self.map(self._map_counts(observations)))

@@ -99,6 +99,7 @@ def nethack_task(
     status_changes: bool = False,
     full_map: bool = False,
     game_events_only: bool = False,
+    landmarks: bool = False,
     max_episode_steps: int = 1000,
     instruction: str | None = None,
 ) -> TaskSpec:
@@ -112,6 +113,8 @@ def nethack_task(
         full_map: The observation also holds the whole glyph map (``map``), the policy's memory of the level.
         game_events_only: Captions leave out prompts to the player and echoes of unusable keys
             (``judgerl.envs.nethack_messages``): opening a menu is no event to be judged or paid.
+        landmarks: Captions also say when stairs, fountains, altars or gold come into view and which one the
+            hero steps onto (``judgerl.envs.nethack_landmarks``); the policy sees the same member.
         max_episode_steps: Time limit (NLE's own is 5000; 1000 keeps 2-core budgets and evaluations short).
         instruction: The goal in words; default: the task's.
 
@@ -120,7 +123,7 @@ def nethack_task(
     """
     if name not in _SUCCESS:
         raise ValueError(f"unknown NetHack task {name!r}; choose one of {sorted(_SUCCESS)}")
-    layout = Layout(crop, status_changes, full_map)
+    layout = Layout(crop, status_changes, full_map, landmarks)
     kwargs: dict[str, object] = {}
     if crop != 9:
         kwargs["crop"] = crop
@@ -128,6 +131,8 @@ def nethack_task(
         kwargs["status_changes"] = True
     if full_map:
         kwargs["full_map"] = True
+    if landmarks:
+        kwargs["landmarks"] = True
     return TaskSpec(
         id=task_id or f"nethack/{name}-v0",
         instruction=instruction or _INSTRUCTIONS[name],
@@ -162,6 +167,19 @@ NETHACK_TASKS: tuple[TaskSpec, ...] = (
     # which the 500k runs' reward audit found among the messages paid most (decision 0046).
     *(
         nethack_task(name, f"nethack/{name}-status-map-v1", status_changes=True, full_map=True, game_events_only=True)
+        for name in ("score", "staircase")
+    ),
+    # v2: v1 and the landmarks the hero sees or stands on, in words. NetHack prints nothing when the staircase comes
+    # into view or when the hero steps onto it, so a goal about going down had one rare message to pay (decision 0048).
+    *(
+        nethack_task(
+            name,
+            f"nethack/{name}-status-map-v2",
+            status_changes=True,
+            full_map=True,
+            game_events_only=True,
+            landmarks=True,
+        )
         for name in ("score", "staircase")
     ),
 )
