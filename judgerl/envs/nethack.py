@@ -35,7 +35,9 @@ still says where the hero died, how deep and with what score.
 **Facts.** Every step's ``info["episode_facts"]`` holds the episode so far:
 ``score`` (in-game score), ``max_depth``, ``gold``, ``distinct_messages`` and
 ``nle_success`` (1 when NLE ended the episode with ``TASK_SUCCESSFUL``: the
-staircase descended, the Oracle next to the hero). ``judgerl.evaluation`` averages
+staircase descended, the Oracle next to the hero); with ``landmarks``, also
+``stood_on_stairs_down`` (1 once the hero has stood on a staircase down: the
+step before going down, which the descend goal's agents may reach without taking it). ``judgerl.evaluation`` averages
 them into ``eval/<fact>``.
 
 ``nle`` is an optional dependency (the ``nethack`` extra; ``make extras`` installs it): this
@@ -83,6 +85,7 @@ __all__ = [
     "import_nle", "nle_task_class", "observation_space", "oracle_glyph", "register_envs", "status_changes_in_words",
 ]  # fmt: skip
 
+STAIRS_DOWN = LANDMARKS.index("staircase down")
 NLE_TASKS = {"score": "NetHackScore", "staircase": "NetHackStaircase", "oracle": "NetHackOracle"}
 ENV_IDS = {name: f"judgerl/{cls}Crop-v0" for name, cls in NLE_TASKS.items()}
 NLE_MISSING = (
@@ -258,6 +261,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         text = message.tobytes().split(b"\0", 1)[0].strip()
         if text:
             self._messages.add(text)
+        if self._tracker is not None and self._landmarks[1, STAIRS_DOWN]:
+            self._facts["stood_on_stairs_down"] = 1.0
         self._facts.update(
             score=float(b[BL_SCORE]),
             max_depth=max(self._facts.get("max_depth", 0.0), float(b[BL_DEPTH])),
@@ -277,6 +282,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         if self._tracker is not None:
             self._tracker.reset()
         self._facts = {"nle_success": 0.0}
+        if self._tracker is not None:
+            self._facts["stood_on_stairs_down"] = 0.0
         self._messages = set()
         obs = self._observe(raw)
         self._prev = self._blstats.copy()  # no change to report on the first step

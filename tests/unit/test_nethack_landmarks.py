@@ -154,15 +154,17 @@ def test_the_hero_said_to_stand_on_the_staircase_down_can_go_down_it() -> None:
     tried, words = 0, set()
     for episode in range(10):  # random play: in episodes 2 and 4 the hero steps onto the staircase down
         rng = np.random.default_rng(episode)
-        obs, _ = env.reset(seed=episode)
+        obs, info = env.reset(seed=episode)
+        assert info["episode_facts"]["stood_on_stairs_down"] == 0
         for _ in range(1000):
             if obs["landmarks"][1, STAIRS] and obs["blstats"][nh.BL_DEPTH] == 1:
                 depth = int(obs["blstats"][nh.BL_DEPTH])
-                obs, _, terminated, truncated, _ = env.step(down)
+                assert info["episode_facts"]["stood_on_stairs_down"] == 1
+                obs, _, terminated, truncated, info = env.step(down)
                 assert int(obs["blstats"][nh.BL_DEPTH]) == depth + 1
                 tried += 1
                 break
-            obs, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+            obs, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
             said = landmarks_in_words(obs["landmarks"])
             caption = task.captioner(flatten_one(env.observation_space, obs))
             assert all(s in caption for s in said)  # the caption reads the member out of the flat row
