@@ -7,6 +7,8 @@ with a few overrides, so the benchmark measures exactly what a user runs:
 - ``env``: PPO on the in-game reward only (``reward.model=none``, nothing judged);
 - ``intrinsic``: the learned caption reward only (``reward.mix.env_weight=0``);
 - ``mixed``: Motif's ``0.1·r_env + 1[r̂ > ε]·z(r̂)/N(message)^3`` (the demo config);
+- ``stair_motif_weights``: the staircase with the weights Motif's README gives every task but the score,
+  ``10·r_env + 0.1·(intrinsic)``: going down ends the episode, so the goal must outweigh the reward lost;
 - ``descend`` / ``gold``: ``mixed`` with the judge's goal text replaced (steering by words);
 - ``steering_question`` grid, cells ``descend`` / ``gold``: the same two goals asked of a chat judge
   (``judge.type=gguf`` or ``openai``, set with ``--set``) as its yes/no ``judge.question``;
@@ -76,6 +78,13 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     "staircase": {
         "stair_env": ["task.id=nethack/staircase-v0", *ENV_ONLY],
         "stair_mixed": ["task.id=nethack/staircase-v0"],
+        # Motif's weights for every task but the score (its README): extrinsic 10, intrinsic 0.1. Reaching the goal
+        # ends the episode, so with the demo's 0.1 / 1 an agent loses more intrinsic reward by going down than it gains.
+        "stair_motif_weights": [
+            "task.id=nethack/staircase-v0",
+            "reward.mix.env_weight=10.0",
+            "reward.mix.learned_weight=0.1",
+        ],
     },
     "steering": {name: [f"judge.zero_shot.goal_text={text}"] for name, text in GOALS.items()},
     "steering_question": {name: [f"judge.question={text}"] for name, text in QUESTIONS.items()},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, LandmarkTracker, landmarks_in_words
@@ -174,3 +175,37 @@ def test_the_hero_said_to_stand_on_the_staircase_down_can_go_down_it() -> None:
     env.close()
     assert tried >= 2  # not vacuous: random play reached the stairs this often in these games
     assert "You are standing on a staircase down." in words and "You see a staircase down." in words
+
+
+@pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")  # nle's logger.warn
+def test_the_tracker_agrees_with_nles_own_stairs_flag_and_never_claims_stairs_that_are_not_there() -> None:
+    """NLE's ``internal`` observation (withheld from agents) says when the hero is on a staircase down.
+
+    The tracker reads only the glyph map. It must never say "on the staircase down" when NetHack does not.
+    It misses a staircase that an object covers whenever the hero could see the cell (12 steps in these
+    games, all in game 5 under one object), as a player looking at the screen would.
+    """
+    from nle.env import tasks
+
+    env = tasks.NetHackScore(observation_keys=("glyphs", "blstats", "internal"), max_episode_steps=10**9)
+    tracker = LandmarkTracker()
+    agree = claimed_wrongly = missed = 0
+    for game in range(10):
+        env.seed(game + 1, game + 2, False)
+        obs, _ = env.reset()
+        tracker.reset()
+        rng = np.random.default_rng(game)
+        for _ in range(1000):
+            b = obs["blstats"]
+            if b.any():
+                member = tracker.update(obs["glyphs"], int(b[nh.BL_X]), int(b[nh.BL_Y]), int(b[nh.BL_DEPTH]))
+                said = bool(member[1, STAIRS])
+                truth = bool(obs["internal"][4])  # NLE's stairs_down flag, what its staircase task ends on
+                agree += said and truth
+                claimed_wrongly += said and not truth
+                missed += truth and not said
+            obs, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+            if terminated or truncated:
+                break
+    env.close()
+    assert claimed_wrongly == 0 and agree >= 3, (agree, claimed_wrongly, missed)
