@@ -304,6 +304,11 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             self._facts["nle_success"] = 1.0
         return obs, float(reward), bool(terminated), bool(truncated), {"episode_facts": dict(self._facts)}
 
+    @property
+    def actions(self) -> tuple[Any, ...]:
+        """NLE's actions (``nle.nethack`` enums) in the order of the action space: ``actions[i]`` is action ``i``."""
+        return tuple(self._nle.actions)
+
     def render(self) -> str | None:  # type: ignore[override]
         """The terminal as text (``render_mode="ansi"``), the last in-game screen once the game is over."""
         return self._tty if self.render_mode == "ansi" else None

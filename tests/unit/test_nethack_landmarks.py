@@ -151,7 +151,8 @@ def test_the_hero_said_to_stand_on_the_staircase_down_can_go_down_it() -> None:
 
     task = get_task("nethack/score-status-map-v2")
     env = make_env(task, seed=0)
-    down = list(env.unwrapped._nle.actions).index(actions.MiscDirection.DOWN)
+    assert len(env.unwrapped.actions) == env.action_space.n  # the public list of NLE's actions, by index
+    down = env.unwrapped.actions.index(actions.MiscDirection.DOWN)
     tried, words = 0, set()
     for episode in range(10):  # random play: in episodes 2 and 4 the hero steps onto the staircase down
         rng = np.random.default_rng(episode)
