@@ -115,9 +115,12 @@ def one_run(cell: str, overrides: list[str], seed: int, steps: int, episodes: in
     row.update({k: ev.get(k, float("nan")) for k in COLUMNS})
     row["agent_steps_per_s"] = ev["budget/env_steps_train"] / max(ev["time/train_s"], 1e-9)
     row.update({k: v for k, v in ev.items() if k.startswith(("audit/", "time/", "labels/ok", "eval/random/"))})
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    iterations = [r for r in records if r["stage"] == "iteration"]
+    # the training games of each iteration, e.g. how often they went down (agent/fact/max_depth)
+    row["agent_facts"] = [{k: v for k, v in r.items() if k.startswith("agent/fact/")} for r in iterations]
     if cfg.labels.mode == "online":
-        records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        last = [r for r in records if r["stage"] == "iteration"][-1]
+        last = iterations[-1]
         row.update({k: last.get(k) for k in ONLINE_KEYS})
         with LabelStore(run_dir / "labels.sqlite") as store:
             texts = [tuple(sorted(s.captions[0] for s in q.segments)) for q, _ in store.labelled(min_iteration=0)]

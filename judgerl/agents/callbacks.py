@@ -128,10 +128,14 @@ def reward_callbacks(agent: BaseAlgorithm, venv: LearnedRewardVecEnv, per_rollou
 
 
 class ReturnRecorder(BaseCallback):
-    """Collects per-episode true returns (Monitor's ``info["episode"]``) and learned returns.
+    """Collects per-episode true returns (Monitor's ``info["episode"]``), learned returns and episode facts.
 
     The learned returns come from the reward wrapper's episode log, which
     also covers steps scored after the fact (deferred per-rollout scoring).
+    The facts are what the env reports in ``info["episode_facts"]`` on an
+    episode's last step (NetHack's depth and gold, homegrid's cat harmed), so
+    a user sees how often the training episodes, not only the evaluation
+    games, reached them.
 
     Args:
         venv: The reward wrapper whose learned returns to report.
@@ -142,6 +146,7 @@ class ReturnRecorder(BaseCallback):
         self.venv = venv
         self.true_returns: list[float] = []
         self.lengths: list[int] = []
+        self.facts: dict[str, list[float]] = {}
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", ()):
@@ -149,19 +154,24 @@ class ReturnRecorder(BaseCallback):
             if ep is not None:
                 self.true_returns.append(float(ep["r"]))
                 self.lengths.append(int(ep["l"]))
+                for key, value in dict(info.get("episode_facts", {})).items():
+                    self.facts.setdefault(key, []).append(float(value))
         return True
 
     def summary(self, prefix: str = "agent") -> dict[str, float]:
         """Mean returns of the episodes finished since the last call, then reset.
 
         Returns:
-            ``{prefix}/true_return``, ``{prefix}/learned_return``, ``{prefix}/episode_length``
-            and ``{prefix}/episodes``; missing values are left out.
+            ``{prefix}/true_return``, ``{prefix}/learned_return``, ``{prefix}/episode_length``,
+            ``{prefix}/episodes`` and ``{prefix}/fact/<name>`` (mean of each episode fact over the
+            episodes that reported it); missing values are left out.
         """
         out: dict[str, float] = {f"{prefix}/episodes": float(len(self.true_returns))}
         if self.true_returns:
             out[f"{prefix}/true_return"] = float(np.mean(self.true_returns))
             out[f"{prefix}/episode_length"] = float(np.mean(self.lengths))
+        out.update({f"{prefix}/fact/{k}": float(np.mean(v)) for k, v in self.facts.items()})
+        self.facts.clear()
         learned = [ep["r"] for ep in self.venv.pop_episodes()]
         if learned:
             out[f"{prefix}/learned_return"] = float(np.mean(learned))

@@ -158,3 +158,26 @@ def test_deferred_mixing_with_env_reward_and_count_decay_equals_per_step():
     for (r1, _, _), (r2, _, _) in zip(step_seen, roll_seen, strict=True):
         np.testing.assert_allclose(r2, r1, rtol=1e-5, atol=1e-6)
     assert v1.mixer.pop_stats() == pytest.approx(v2.mixer.pop_stats(), rel=1e-5)
+
+
+def test_recorder_averages_the_facts_of_finished_episodes_only():
+    """``agent/fact/<name>``: each fact's mean over the episodes that ended this iteration, then reset."""
+
+    class NoLearnedLog:
+        def pop_episodes(self) -> list[dict]:
+            return []
+
+    recorder = ReturnRecorder(NoLearnedLog())  # type: ignore[arg-type]
+    recorder.locals = {
+        "infos": [
+            {"episode": {"r": 1.0, "l": 3}, "episode_facts": {"max_depth": 2.0, "gold": 5}},
+            {"episode_facts": {"max_depth": 9.0}},  # an episode still running: not counted
+            {"episode": {"r": 0.0, "l": 1}, "episode_facts": {"max_depth": 1.0}},
+            {"episode": {"r": 0.0, "l": 2}},  # an env without facts
+        ]
+    }
+    recorder._on_step()
+    out = recorder.summary()
+    assert out["agent/episodes"] == 3.0
+    assert out["agent/fact/max_depth"] == 1.5 and out["agent/fact/gold"] == 5.0
+    assert not any(k.startswith("agent/fact/") for k in recorder.summary())
