@@ -36,7 +36,6 @@ polite 503. :meth:`FakeOpenAIServer.up` listens again on the same port;
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import random
@@ -386,35 +385,7 @@ class FakeOpenAIServer:
         return completion(reply, req, outcome, self.model, completion_id, self.refusal_in_content)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: serve until interrupted."""
-    p = argparse.ArgumentParser(prog="python -m judgerl.testing.fake_openai", description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8089)
-    p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
-    p.add_argument("--fault", action="append", default=[], metavar="KIND=RATE", help=f"one of {FAULT_KINDS}")
-    p.add_argument("--answer", default=None, help="fixed answer text (default: a valid answer for judgerl prompts)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-concurrency", type=int, default=None, help="requests served at once (default unlimited)")
-    args = p.parse_args(argv)
-    answer = args.answer
-    server = FakeOpenAIServer(
-        port=args.port,
-        host=args.host,
-        latency_s=args.latency,
-        responder=(lambda _req: answer) if answer is not None else None,
-        faults={kind: float(rate) for kind, _, rate in (f.partition("=") for f in args.fault)},
-        seed=args.seed,
-        max_concurrency=args.max_concurrency,
-    )
-    with server:
-        print(f"fake OpenAI server on {server.base_url} (Ctrl-C stops)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+if __name__ == "__main__":  # the command line lives in fake_openai_cli (one role per module)
+    from judgerl.testing.fake_openai_cli import main
 
-
-if __name__ == "__main__":
     main()

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from judgerl.judges.client_media import image_part
-from judgerl.testing.fake_openai import FAULT_KINDS, FakeOpenAIServer, Reply, answered_prompts, main
+from judgerl.testing.fake_openai import FAULT_KINDS, FakeOpenAIServer, Reply, answered_prompts
+from judgerl.testing.fake_openai_cli import main
 from judgerl.testing.optional import importorskip
 
 
