@@ -279,10 +279,9 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self._nle.seed(core, disp, False)
         raw, _ = self._nle.reset()
         self._blstats = np.zeros(N_BLSTATS, np.int64)
-        if self._tracker is not None:
-            self._tracker.reset()
         self._facts = {"nle_success": 0.0}
         if self._tracker is not None:
+            self._tracker.reset()
             self._facts["stood_on_stairs_down"] = 0.0
         self._messages = set()
         obs = self._observe(raw)
