@@ -9,7 +9,8 @@ with a few overrides, so the benchmark measures exactly what a user runs:
 - ``mixed``: Motif's ``0.1·r_env + 1[r̂ > ε]·z(r̂)/N(message)^3`` (the demo config);
 - ``stair_motif_weights``: the staircase with the weights Motif's README gives every task but the score,
   ``10·r_env + 0.1·(intrinsic)``: going down ends the episode, so the goal must outweigh the reward lost;
-- ``descend`` / ``gold``: ``mixed`` with the judge's goal text replaced (steering by words);
+- ``descend`` / ``gold`` / ``combat``: ``mixed`` with the judge's goal text replaced (steering by words;
+  ``combat`` is Motif's third steering goal, "The Monster Slayer", measured by ``eval/kills``);
 - ``steering_question`` grid, cells ``descend`` / ``gold``: the same two goals asked of a chat judge
   (``judge.type=gguf`` or ``openai``, set with ``--set``) as its yes/no ``judge.question``;
   ``steering_topic``: the same with questions about a topic ("Is this message about gold?");
@@ -62,6 +63,10 @@ ENV_ONLY = [
 GOALS = {
     "descend": "You find the staircase down. You go down the stairs to a deeper level of the dungeon.",
     "gold": "You pick up gold pieces. You find gold and treasure and useful items.",
+    # The packaged MiniLM's cosine to this goal puts "You kill the newt!" (0.47) and "You hit the jackal." (0.29)
+    # above every other caption of a 20-caption probe (2026-12-05), with a pet's kill (0.32) among them; the gold
+    # goal rates those two 0.08 and 0.10.
+    "combat": "You kill the monster! You fight and slay the monsters you meet.",
 }
 # The same goals as yes/no questions for a chat judge (gguf, openai); the task's instruction stays.
 QUESTIONS = {
@@ -92,7 +97,7 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     "online": {"mixed": [], "online_mixed": ["labels.mode=online"]},
 }
 ONLINE_KEYS = ("labels/online", "labels/fragments", "labels/dropped", "reward/swaps", "reward/online_fits")
-COLUMNS = ("eval/score", "eval/max_depth", "eval/gold", "eval/distinct_messages", "eval/success_rate")
+COLUMNS = ("eval/score", "eval/max_depth", "eval/gold", "eval/kills", "eval/distinct_messages", "eval/success_rate")
 
 
 def one_run(cell: str, overrides: list[str], seed: int, steps: int, episodes: int, runs_dir: Path) -> dict:
@@ -159,18 +164,19 @@ def main() -> None:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(rows, indent=2))
     print(
-        f"\n{'cell':12s} {'seed':>4s} {'score':>7s} {'depth':>5s} {'gold':>6s} {'msgs':>5s} {'succ':>5s} "
+        f"\n{'cell':12s} {'seed':>4s} {'score':>7s} {'depth':>5s} {'gold':>6s} {'kills':>5s} {'msgs':>5s} {'succ':>5s} "
         f"{'steps/s':>7s}"
     )
     for r in rows:
         print(
             f"{r['cell']:12s} {r['seed']:4d} {r['eval/score']:7.1f} {r['eval/max_depth']:5.2f} {r['eval/gold']:6.1f} "
-            f"{r['eval/distinct_messages']:5.1f} {r['eval/success_rate']:5.2f} {r['agent_steps_per_s']:7.0f}"
+            f"{r.get('eval/kills', float('nan')):5.2f} {r['eval/distinct_messages']:5.1f} "
+            f"{r['eval/success_rate']:5.2f} {r['agent_steps_per_s']:7.0f}"
         )
     for cell in cells:
         sel = [r for r in rows if r["cell"] == cell and r["steps"] == args.steps]
         if sel:
-            means = {k: np.mean([r[k] for r in sel]) for k in COLUMNS}
+            means = {k: np.mean([r.get(k, np.nan) for r in sel]) for k in COLUMNS}  # rows before eval/kills lack it
             print(f"{cell}: " + "  ".join(f"{k} {v:.2f}" for k, v in means.items()) + f"  over {len(sel)} seeds")
     print(f"load average: {os.getloadavg()}")
 

@@ -33,7 +33,8 @@ repeats the last in-game ``blstats`` and crop instead, so the final observation
 still says where the hero died, how deep and with what score.
 
 **Facts.** Every step's ``info["episode_facts"]`` holds the episode so far:
-``score`` (in-game score), ``max_depth``, ``gold``, ``distinct_messages`` and
+``score`` (in-game score), ``max_depth``, ``gold``, ``distinct_messages``, ``kills``
+(monsters the hero killed, by the messages: :func:`judgerl.envs.nethack_messages.hero_kills`) and
 ``nle_success`` (1 when NLE ended the episode with ``TASK_SUCCESSFUL``: the
 staircase descended, the Oracle next to the hero); with ``landmarks``, also
 ``stood_on_stairs_down`` (1 once the hero has stood on a staircase down: the
@@ -53,6 +54,7 @@ import gymnasium as gym
 import numpy as np
 
 from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, LandmarkTracker
+from judgerl.envs.nethack_messages import hero_kills
 from judgerl.envs.nethack_row import (  # re-exported: the tasks and the policy read rows through this module
     BL_CONDITION,
     BL_DEPTH,
@@ -264,6 +266,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         if self._tracker is not None and self._landmarks[1, STAIRS_DOWN]:
             self._facts["stood_on_stairs_down"] = 1.0
         self._facts.update(
+            kills=self._facts.get("kills", 0.0) + hero_kills(text.decode("latin-1")),
             score=float(b[BL_SCORE]),
             max_depth=max(self._facts.get("max_depth", 0.0), float(b[BL_DEPTH])),
             gold=float(b[BL_GOLD]),

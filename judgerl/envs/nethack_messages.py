@@ -18,6 +18,9 @@ The rules read the text alone:
   ("Beware, there will be no return! Still climb? [yn] (n)");
 - a sentence that starts with one of :data:`KEY_ECHOES` is removed wherever it
   stands, the rest of the line is kept.
+
+:func:`hero_kills` reads one more thing off the line: how many monsters the
+hero killed this step, for the ``kills`` fact that measures the combat goal.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ _PROMPT_END = re.compile(r"\?(\s*\[[^\]]*\])?(\s*\([^)]*\))?(\s*\S)?\s*$")
 
 KEY_ECHOES: tuple[str, ...] = ("Unknown command", "What a strange direction!", "Never mind.")
 """Sentence openings of NetHack's replies to a key it cannot use: interface, not game events."""
+
+# NetHack's words for a monster the hero killed ("You kill the newt!", "You kill it!", undead: "You destroy the
+# kobold zombie!"). A pet's kill reads "The little dog bites the newt.  The newt is killed!" and one out of sight
+# "The newt is killed!": neither is the hero's.
+_HERO_KILL = re.compile(r"\bYou (kill|destroy) ")
 
 # A sentence: up to and including its end mark(s) and the quote or space after it.
 _SENTENCE = re.compile(r"[^.!?]*[.!?]+['\"]?\s*|[^.!?]+$")
@@ -52,3 +60,8 @@ def game_events(message: str) -> str:
         return ""
     kept = [s.strip() for s in _SENTENCE.findall(message) if s.strip() and not s.strip().startswith(KEY_ECHOES)]
     return " ".join(kept)
+
+
+def hero_kills(message: str) -> int:
+    """How many monsters the hero killed, by the message line of one step ("You kill the newt!": 1; a pet's kill: 0)."""
+    return len(_HERO_KILL.findall(message))
