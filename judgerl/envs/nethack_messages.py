@@ -34,8 +34,8 @@ KEY_ECHOES: tuple[str, ...] = ("Unknown command", "What a strange direction!", "
 """Sentence openings of NetHack's replies to a key it cannot use: interface, not game events."""
 
 # NetHack's words for a monster the hero killed ("You kill the newt!", "You kill it!", undead: "You destroy the
-# kobold zombie!"). A pet's kill reads "The little dog bites the newt.  The newt is killed!" and one out of sight
-# "The newt is killed!": neither is the hero's.
+# kobold zombie!"). A pet's kill reads "The little dog bites the newt.  The newt is killed!", and a kill by
+# something the hero did not see "The newt is killed!": neither is the hero's.
 _HERO_KILL = re.compile(r"\bYou (kill|destroy) ")
 
 # A sentence: up to and including its end mark(s) and the quote or space after it.

@@ -33,14 +33,14 @@ def test_a_question_inside_a_sentence_is_not_a_prompt() -> None:
 
 @pytest.mark.parametrize(
     ("message", "kills"),
-    [  # lines seen in random play on nethack/score-v0
+    [  # the kinds of line random play on nethack/score-v0 prints
         ("You kill the grid bug!", 1),
         ("You kill it!", 1),
         ("You destroy the kobold zombie!", 1),
         ("You kill the newt!  The jackal misses!", 1),
         ("You kill the newt!  You kill the jackal!", 2),
         ("The little dog bites the newt.  The newt is killed!", 0),  # the pet's kill
-        ("The grid bug is killed!", 0),  # out of sight: not the hero's
+        ("The grid bug is killed!", 0),  # killed by something the hero did not see: not the hero's
         ("The kobold zombie is destroyed!", 0),
         ("You hit the jackal.", 0),
         ("", 0),
