@@ -9,14 +9,15 @@ import argparse
 import time
 from collections.abc import Sequence
 
+from judgerl.testing import fake_openai
 from judgerl.testing.fake_openai import FAULT_KINDS, FakeOpenAIServer
-
-DESCRIPTION = "A fake OpenAI-compatible chat server on a real socket, with fault injection."
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: serve until interrupted."""
-    p = argparse.ArgumentParser(prog="python -m judgerl.testing.fake_openai", description=DESCRIPTION)
+    p = argparse.ArgumentParser(
+        prog="python -m judgerl.testing.fake_openai", description=(fake_openai.__doc__ or "").splitlines()[0]
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8089)
     p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
