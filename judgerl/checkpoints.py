@@ -81,7 +81,8 @@ class CheckpointInfo:
 
     Attributes:
         iteration: The loop iteration whose ``stage`` this checkpoint completes (-1: not tied to one).
-        stage: ``fitted`` (reward model), ``trained`` (co-trained agent), ``fresh`` (fresh agent), or free text.
+        stage: ``fitted`` (reward model), ``trained`` (co-trained agent), ``training`` (saved inside
+            an iteration's training), ``fresh`` (fresh agent), or free text.
         num_timesteps: The agent's env steps (SB3 ``num_timesteps``) when it was saved.
         labels: Labels the reward model was fitted on.
         files: File name → SHA-256 of each file of the checkpoint (filled in by :func:`save_checkpoint`).

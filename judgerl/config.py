@@ -202,6 +202,13 @@ class AgentConfig(_Stage):
         "replace the saved ones.",
     )
     device: str = Field("cpu", description="torch device for the agent.")
+    checkpoint_every_s: float = Field(
+        600.0,
+        ge=0,
+        description="Also save agent.zip inside an iteration's training, at the first rollout start this many "
+        "seconds after the last save, so a crash loses at most about this much training; 0 = save only at the "
+        "end of each iteration (a run resumed after a crash then equals an uninterrupted one bit for bit).",
+    )
 
 
 class EvalConfig(_Stage):

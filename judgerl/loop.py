@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from judgerl.agents.callbacks import ReturnRecorder, StepProgress, reward_callbacks
-from judgerl.agents.checkpoint import load_agent_checkpoint, plan_training, save_agent_atomic
+from judgerl.agents.checkpoint import PeriodicSave, load_agent_checkpoint, plan_training, save_agent_atomic
 from judgerl.agents.online_callback import OnlineLabelling, start_online
 from judgerl.agents.replay import relabel_replay_buffer
 from judgerl.agents.sb3 import (
@@ -52,6 +52,7 @@ from judgerl.judges.factory import value_scale
 from judgerl.labels.cached import cached_judge
 from judgerl.loop_parts import (
     begin_collection,
+    budget_metrics,
     count_key_fn,
     ensure_run_id,
     env_step_metrics,
@@ -196,7 +197,14 @@ def _pipeline(cfg: RunConfig) -> Path:
     state.save(run_dir)
     recorder = ReturnRecorder(venv)
     progress = StepProgress(lambda n: ledger.record("train", n))
-    callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress, StepBar("train")]
+    saver = PeriodicSave(agent_path, a.checkpoint_every_s, lambda: {"mixer": mixer.state()})  # inside iterations
+    callbacks = [
+        *reward_callbacks(agent, venv, cfg.env.reward_per_rollout),
+        recorder,
+        progress,
+        StepBar("train"),
+        saver,
+    ]
     callbacks += curve_callbacks(cfg.eval, task, cfg.seed, log, started)  # eval.curve_every: true-reward curve
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(a.total_timesteps, cfg.iterations, rollout_size(agent))
@@ -219,10 +227,8 @@ def _pipeline(cfg: RunConfig) -> Path:
         )
         state.env_steps_repeated += todo.lost_steps
         in_flight = 0
-        if todo.already_trained:
-            # Killed after this iteration's agent was saved, before state.json: nothing to redo.
-            mixer.load_state(dict((loaded_agent.info.extra if loaded_agent.info else {}).get("mixer", {})))
-        elif online is None and judge is not None and store is not None:
+        # Killed after this iteration's agent was saved, before state.json: nothing to redo.
+        if not todo.already_trained and online is None and judge is not None and store is not None:
             # ── Collect episodes with the current agent (iteration 0: agent.init's, or random) ──
             queries = store.queries_for_iteration(it, run_id=run_id)
             if not queries:
@@ -310,6 +316,11 @@ def _pipeline(cfg: RunConfig) -> Path:
         t0 = time.perf_counter()
         if online is not None:
             online.iteration = it
+        if todo.mixer is not None:
+            mixer.load_state(todo.mixer)  # the statistics the checkpoint trained with
+        if todo.mid_iteration:
+            print(f"judgerl: iteration {it} resumes its training at step {agent.num_timesteps} (saved mid-iteration)")
+        saver.iteration = it
         if todo.steps > 0 and not todo.already_trained:
             reseed(agent, iteration_seed(cfg.seed, it, "train"))
             agent.learn(todo.steps, callback=callbacks, reset_num_timesteps=False, progress_bar=False)
@@ -362,17 +373,7 @@ def _pipeline(cfg: RunConfig) -> Path:
     )
     if "budget/env_steps_fresh" in summary:
         summary["budget/env_steps_fresh"] += float(state.env_steps_fresh_repeated)
-    summary.update(
-        {
-            **counters,
-            "budget/env_steps_train": float(state.env_steps_train),
-            "budget/env_steps_collect": float(state.env_steps_collect),
-            "budget/env_steps_repeated": float(state.env_steps_repeated),
-            "budget/env_steps_total": float(state.env_steps_train + state.env_steps_collect + state.env_steps_repeated),
-            "budget/labels_planned": float(cfg.labels.total if learns else 0),
-            **timings,
-        }
-    )
+    summary.update({**counters, **budget_metrics(state, cfg.labels.total if learns else 0), **timings})
     if judge is not None and store is not None:
         summary["labels/used_for_reward"] = float(len(store.labelled(judge.id, min_iteration=0, run_id=run_id)))
         summary.update(store.stats(judge.id, run_id=run_id))

@@ -123,3 +123,22 @@ def env_step_metrics(state: RunState) -> dict[str, float]:
         "agent/env_steps": float(state.env_steps_train),
         "agent/env_steps_total": float(state.env_steps_train + state.env_steps_collect + state.env_steps_repeated),
     }
+
+
+def budget_metrics(state: RunState, labels_planned: int) -> dict[str, float]:
+    """The run's final budget: env steps trained, collected and thrown away by interruptions, labels planned.
+
+    Args:
+        state: The run's state at the end.
+        labels_planned: ``labels.total`` for a reward that learns from labels, else 0.
+
+    Returns:
+        ``budget/env_steps_{train,collect,repeated,total}`` and ``budget/labels_planned`` (docs/metrics.md).
+    """
+    return {
+        "budget/env_steps_train": float(state.env_steps_train),
+        "budget/env_steps_collect": float(state.env_steps_collect),
+        "budget/env_steps_repeated": float(state.env_steps_repeated),
+        "budget/env_steps_total": float(state.env_steps_train + state.env_steps_collect + state.env_steps_repeated),
+        "budget/labels_planned": float(labels_planned),
+    }

@@ -11,15 +11,22 @@ to the previous one and never raising for a damaged file.
 the cumulative step target of the iteration, so a checkpoint saved just before
 a crash (the iteration trained, ``state.json`` not yet saved) is not trained
 again, and steps an unusable checkpoint lost are counted, not hidden.
+
+:class:`PeriodicSave` also saves the agent inside an iteration's training
+(``agent.checkpoint_every_s``), so a crash late in a long iteration loses minutes
+of training, not the whole iteration; ``plan_training`` then trains only the rest.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -27,6 +34,7 @@ from judgerl.checkpoints import CheckpointInfo, Loaded, load_checkpoint, save_ch
 
 __all__ = [
     "CheckpointInfo",
+    "PeriodicSave",
     "TrainingPlan",
     "load_agent_checkpoint",
     "plan_training",
@@ -114,11 +122,17 @@ class TrainingPlan:
             refit and the training, go on to the evaluation.
         lost_steps: Steps spent earlier that the loaded agent does not hold (training in flight
             at a kill, or a newer checkpoint that did not load); add them to ``env_steps_repeated``.
+        mid_iteration: The loaded checkpoint was saved inside this iteration's training
+            (:class:`PeriodicSave`): ``steps`` is the rest of the iteration.
+        mixer: The reward mixer's statistics the checkpoint recorded, to restore before training
+            goes on (``None``: keep the mixer as it is).
     """
 
     steps: int
     already_trained: bool
     lost_steps: int
+    mid_iteration: bool = False
+    mixer: dict[str, Any] | None = None
 
 
 def plan_training(
@@ -154,4 +168,59 @@ def plan_training(
     # Only the sidecar can tell "trained, state.json not saved" from "nothing planned for this iteration".
     done = steps == 0 and info is not None and info.stage == "trained" and info.iteration >= iteration
     lost = max(0, max(int(counted), int(in_flight)) - int(num_timesteps))
-    return TrainingPlan(steps=steps, already_trained=done, lost_steps=lost)
+    mid = steps > 0 and info is not None and info.stage == "training" and info.iteration == iteration
+    # The mixer's statistics at the save belong to this iteration's fit: restore them to go on from there.
+    saved = info.extra.get("mixer") if info is not None and (done or mid) else None
+    mixer = dict(saved) if saved is not None else None
+    return TrainingPlan(steps=steps, already_trained=done, lost_steps=lost, mid_iteration=mid, mixer=mixer)
+
+
+class PeriodicSave(BaseCallback):
+    """Saves the agent during training, at most once every ``every_s`` seconds, at a rollout start.
+
+    At a rollout start every step counted in ``num_timesteps`` has been learned from: an on-policy
+    agent has finished the update on the previous rollout, an off-policy one its gradient steps on
+    the previous chunk, whose transitions are in the replay buffer saved with it. A checkpoint
+    there holds exactly its steps, so a resumed run trains only the rest of the iteration
+    (:func:`plan_training`). A resumed run then differs from an uninterrupted one (its envs start
+    new episodes, its random streams restart); ``every_s = 0`` turns the saves off.
+
+    Args:
+        path: ``agent.zip``.
+        every_s: Least seconds between two saves (also counted from the start of each ``learn``);
+            0 = never.
+        extra: Returns what the sidecar records besides the iteration (the mixer's statistics).
+        clock: Seconds, monotonic (a test passes its own).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        every_s: float,
+        extra: Callable[[], dict[str, Any]] = dict,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.path = Path(path)
+        self.every_s = float(every_s)
+        self.extra = extra
+        self.clock = clock
+        self.iteration = 0  # the loop sets the iteration being trained
+        self.saves = 0
+        self._last = 0.0
+        self._first = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.clock()  # the previous iteration ended with a save
+        self._first = self.model.num_timesteps  # ... holding these steps: the first rollout start saves nothing
+
+    def _on_rollout_start(self) -> None:
+        if self.every_s <= 0 or self.model.num_timesteps == self._first or self.clock() - self._last < self.every_s:
+            return
+        info = CheckpointInfo(iteration=self.iteration, stage="training", extra=self.extra())
+        save_agent_atomic(self.model, self.path, info)
+        self.saves += 1
+        self._last = self.clock()
+
+    def _on_step(self) -> bool:
+        return True

@@ -76,12 +76,17 @@ ALL = [
 
 
 def judgerl_run(
-    runs_dir: Path, name: str, base_url: str, kill: str | None = None, fault: str = "JUDGERL_KILL_AT"
+    runs_dir: Path,
+    name: str,
+    base_url: str,
+    kill: str | None = None,
+    fault: str = "JUDGERL_KILL_AT",
+    extra: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("JUDGERL_KILL_AT", "JUDGERL_DISK_FULL_AT")}
     if kill is not None:
         env[fault] = kill
-    sets = [*CONFIG, f"runs_dir={runs_dir}", f"name={name}", f"judge.client.base_url={base_url}"]
+    sets = [*CONFIG, *extra, f"runs_dir={runs_dir}", f"name={name}", f"judge.client.base_url={base_url}"]
     # --force: the fake server answers "A" to every pair, which the preflight rightly fails.
     return run_forked("run", "--force", "--set", *sets, env=env, timeout=300)
 
@@ -150,6 +155,38 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(
 def test_every_kill_point(baseline: tuple[Path, int], tmp_path: Path, point: str, n: int) -> None:
     run_dir, requests = complete_run(tmp_path, "killed", f"{point}@{n}")
     check_equivalent(baseline, run_dir, requests)
+
+
+def test_a_run_killed_inside_an_iterations_training_resumes_from_the_save_made_there(
+    baseline: tuple[Path, int], tmp_path: Path
+) -> None:
+    # agent.checkpoint_every_s tiny: the agent is saved at every rollout start but the first of each iteration.
+    # A rollout is 32 steps x 4 envs = 128 agent steps, an iteration 256, so the checkpoints are: 1 reward it 0,
+    # 2 agent at 128 (inside it 0), 3 agent it 0, 4 reward it 1, 5 agent at 384 (inside it 1), 6 agent it 1.
+    every = ("agent.checkpoint_every_s=0.000001",)
+    run_dir = tmp_path / "killed"
+    with FakeOpenAIServer() as srv:
+        killed = judgerl_run(tmp_path, "killed", srv.base_url, "checkpoint@5", extra=every)
+        assert killed.returncode == -9, f"rc {killed.returncode}\n{killed.stderr[-2000:]}"
+        meta = json.loads((run_dir / "agent.zip.meta.json").read_text())
+        assert (meta["stage"], meta["iteration"], meta["num_timesteps"]) == ("training", 1, 384)
+        assert json.loads((run_dir / "state.json").read_text())["iteration"] == 1
+        done = judgerl_run(tmp_path, "killed", srv.base_url, extra=every)
+        assert done.returncode == 0, done.stderr[-3000:]
+        requests = srv.stats["requests"]
+    assert "iteration 1 resumes its training at step 384" in done.stdout
+    ev = json.loads((run_dir / "eval.json").read_text())
+    # Only the last rollout of iteration 1 was trained again: nothing thrown away, nothing trained twice.
+    assert ev["budget/env_steps_repeated"] == 0
+    ref_dir, ref_requests = baseline
+    ref_ev = json.loads((ref_dir / "eval.json").read_text())
+    assert label_rows(run_dir) == label_rows(ref_dir) and requests == ref_requests
+    for key in ("budget/env_steps_train", "budget/env_steps_collect", "budget/env_steps_total", "labels/total"):
+        assert ev[key] == ref_ev[key], key
+    for a, b in zip(reward_weights(run_dir), reward_weights(ref_dir), strict=True):
+        assert torch.equal(a, b)
+    # The fresh agent trains on the same final reward model from the same seed: the same policy.
+    assert np.isclose(ev["eval/fresh/return_mean"], ref_ev["eval/fresh/return_mean"])
 
 
 # A full disk after one write of each kind (the next write fails with ENOSPC); the first runs by default.

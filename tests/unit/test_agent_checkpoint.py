@@ -6,11 +6,14 @@ import errno
 from pathlib import Path
 
 import pytest
+import torch
 from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from judgerl.agents.checkpoint import (
     CheckpointInfo,
+    PeriodicSave,
     load_agent_checkpoint,
     plan_training,
     replay_path,
@@ -109,3 +112,79 @@ def test_plan_counts_steps_a_fallback_lost() -> None:
     # No sidecar (an old checkpoint): never "already trained", even when no steps are left.
     legacy = plan_training(0, [64, 64], 64, None, counted=0, in_flight=64)
     assert legacy.steps == 0 and not legacy.already_trained
+
+
+class Tick(BaseCallback):
+    """Advances a fake clock by one second per vec-env step."""
+
+    def __init__(self, now: list[float]) -> None:
+        super().__init__(verbose=0)
+        self.now = now
+
+    def _on_step(self) -> bool:
+        self.now[0] += 1.0
+        return True
+
+
+def test_periodic_save_checkpoints_inside_training_at_rollout_starts(tmp_path: Path) -> None:
+    # 2 envs x 32 steps: a rollout is 64 agent steps and 32 "seconds"; rollouts start at t = 0, 32, 64, 96, 128.
+    # With every_s = 50 the saves fall at t = 64 and t = 128, i.e. at 128 and 256 agent steps.
+    path = tmp_path / "agent.zip"
+    agent = ppo()
+    now = [0.0]
+    weights: dict[int, list[torch.Tensor]] = {}
+
+    def extra() -> dict[str, object]:
+        weights[agent.num_timesteps] = [p.detach().clone() for p in agent.policy.parameters()]
+        return {"mixer": {"mean": 0.5, "std": 2.0, "cut": None, "scale": None}}
+
+    saver = PeriodicSave(path, 50.0, extra, clock=lambda: now[0])
+    saver.iteration = 3
+    agent.learn(320, callback=[Tick(now), saver])
+    assert saver.saves == 2 and sorted(weights) == [128, 256]
+
+    loaded = load_agent_checkpoint(path, "PPO", make_vec_env("CartPole-v1", n_envs=2))
+    assert loaded.value is not None and loaded.info is not None
+    assert loaded.info.stage == "training" and loaded.info.iteration == 3 and loaded.value.num_timesteps == 256
+    # The checkpoint is the agent as it was at that rollout start (the update on the last rollout came after).
+    for saved, then in zip(loaded.value.policy.parameters(), weights[256], strict=True):
+        assert torch.equal(saved, then)
+    assert any(not torch.equal(a, b) for a, b in zip(agent.policy.parameters(), weights[256], strict=True))
+
+    # The resume trains the rest of the iteration and restores the mixer statistics the agent trained with.
+    plan = plan_training(3, [128, 128, 64, 128], 256, loaded.info, counted=320, in_flight=300)
+    assert plan.mid_iteration and plan.steps == 192 and not plan.already_trained and plan.lost_steps == 64
+    assert plan.mixer == {"mean": 0.5, "std": 2.0, "cut": None, "scale": None}
+    # A save from another iteration is no mid-iteration resume (and restores nothing).
+    other = plan_training(4, [128, 128, 64, 128, 128], 256, loaded.info, counted=256)
+    assert not other.mid_iteration and other.mixer is None
+
+
+def test_periodic_save_is_off_at_zero_and_counts_from_each_learn(tmp_path: Path) -> None:
+    now = [0.0]
+    agent = ppo()
+    off = PeriodicSave(tmp_path / "off.zip", 0.0, clock=lambda: now[0])
+    agent.learn(320, callback=[Tick(now), off])
+    assert off.saves == 0 and not (tmp_path / "off.zip").exists()
+
+    # 1000 "seconds" pass between two learn calls (an evaluation, a judge): the next learn does not save at its
+    # first rollout start (the steps the last save holds), nor at its second, 32 "seconds" into the learn.
+    on = PeriodicSave(tmp_path / "on.zip", 50.0, clock=lambda: now[0])
+    now[0] += 1000.0
+    agent.learn(128, callback=[Tick(now), on], reset_num_timesteps=False)
+    assert on.saves == 0
+    agent.learn(192, callback=[Tick(now), on], reset_num_timesteps=False)  # rollout starts 32, 64 "s" in
+    assert on.saves == 1
+
+
+def test_periodic_save_of_an_off_policy_agent_holds_the_replay_buffer_of_its_steps(tmp_path: Path) -> None:
+    path = tmp_path / "agent.zip"
+    now = [0.0]
+    agent = DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1, seed=0), buffer_size=500, learning_starts=10)
+    saver = PeriodicSave(path, 20.0, clock=lambda: now[0])
+    agent.learn(100, callback=[Tick(now), saver])
+    assert saver.saves > 0
+    loaded = load_agent_checkpoint(path, "DQN", make_vec_env("CartPole-v1", n_envs=1))
+    assert loaded.value is not None and loaded.info is not None and loaded.info.stage == "training"
+    assert 0 < loaded.value.num_timesteps < 100
+    assert loaded.value.replay_buffer.size() == loaded.value.num_timesteps
