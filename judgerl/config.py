@@ -206,8 +206,9 @@ class AgentConfig(_Stage):
         600.0,
         ge=0,
         description="Also save agent.zip inside an iteration's training, at the first rollout start this many "
-        "seconds after the last save, so a crash loses at most about this much training; 0 = save only at the "
-        "end of each iteration (a run resumed after a crash then equals an uninterrupted one bit for bit).",
+        "seconds after the last save, so a crash loses at most about this much training (longer after a slow "
+        "save: the saves take at most 2% of the time); 0 = save only at the end of each iteration (a run "
+        "resumed after a crash then equals an uninterrupted one bit for bit).",
     )
 
 

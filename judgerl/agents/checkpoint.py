@@ -185,12 +185,17 @@ class PeriodicSave(BaseCallback):
     (:func:`plan_training`). A resumed run then differs from an uninterrupted one (its envs start
     new episodes, its random streams restart); ``every_s = 0`` turns the saves off.
 
+    A slow save waits longer: training stops while it writes, so the next save comes no sooner
+    than the saves keep to ``max_share`` of the time (a SAC replay buffer of 1M humanoid
+    transitions takes about a minute to write, ``benchmarks/checkpoint_cost.py``).
+
     Args:
         path: ``agent.zip``.
         every_s: Least seconds between two saves (also counted from the start of each ``learn``);
             0 = never.
         extra: Returns what the sidecar records besides the iteration (the mixer's statistics).
         clock: Seconds, monotonic (a test passes its own).
+        max_share: Most of the wall time the saves may take, in (0, 1).
     """
 
     def __init__(
@@ -199,14 +204,17 @@ class PeriodicSave(BaseCallback):
         every_s: float,
         extra: Callable[[], dict[str, Any]] = dict,
         clock: Callable[[], float] = time.monotonic,
+        max_share: float = 0.02,
     ) -> None:
         super().__init__(verbose=0)
         self.path = Path(path)
         self.every_s = float(every_s)
         self.extra = extra
         self.clock = clock
+        self.max_share = float(max_share)
         self.iteration = 0  # the loop sets the iteration being trained
         self.saves = 0
+        self.wait_s = self.every_s  # seconds from one save to the next, lengthened after a slow save
         self._last = 0.0
         self._first = 0
 
@@ -215,12 +223,15 @@ class PeriodicSave(BaseCallback):
         self._first = self.model.num_timesteps  # ... holding these steps: the first rollout start saves nothing
 
     def _on_rollout_start(self) -> None:
-        if self.every_s <= 0 or self.model.num_timesteps == self._first or self.clock() - self._last < self.every_s:
+        start = self.clock()
+        if self.every_s <= 0 or self.model.num_timesteps == self._first or start - self._last < self.wait_s:
             return
         info = CheckpointInfo(iteration=self.iteration, stage="training", extra=self.extra())
         save_agent_atomic(self.model, self.path, info)
         self.saves += 1
         self._last = self.clock()
+        took = self._last - start
+        self.wait_s = max(self.every_s, took * (1.0 - self.max_share) / self.max_share)
 
     def _on_step(self) -> bool:
         return True

@@ -188,3 +188,21 @@ def test_periodic_save_of_an_off_policy_agent_holds_the_replay_buffer_of_its_ste
     assert loaded.value is not None and loaded.info is not None and loaded.info.stage == "training"
     assert 0 < loaded.value.num_timesteps < 100
     assert loaded.value.replay_buffer.size() == loaded.value.num_timesteps
+
+
+def test_a_slow_save_pushes_the_next_one_back_so_saves_keep_to_their_share(tmp_path: Path) -> None:
+    # Each save takes 10 "seconds" (a big replay buffer): with max_share 0.02 the next waits 10 * 49 = 490 s,
+    # not every_s = 50. Rollouts start every 32 s (2 envs x 32 steps, 1 s a step) at t = 0, 32, ..., 608.
+    now = [0.0]
+    agent = ppo()
+    times: list[float] = []
+
+    def slow() -> dict[str, object]:
+        times.append(now[0])
+        now[0] += 10.0
+        return {}
+
+    saver = PeriodicSave(tmp_path / "agent.zip", 50.0, slow, clock=lambda: now[0], max_share=0.02)
+    agent.learn(64 * 20, callback=[Tick(now), saver])
+    assert saver.wait_s == pytest.approx(490.0)
+    assert len(times) == 2 and times[1] - times[0] >= 490.0
