@@ -198,14 +198,8 @@ def _pipeline(cfg: RunConfig) -> Path:
     recorder = ReturnRecorder(venv)
     progress = StepProgress(lambda n: ledger.record("train", n))
     saver = PeriodicSave(agent_path, a.checkpoint_every_s, lambda: {"mixer": mixer.state()})  # inside iterations
-    callbacks = [
-        *reward_callbacks(agent, venv, cfg.env.reward_per_rollout),
-        recorder,
-        progress,
-        StepBar("train"),
-        saver,
-    ]
-    callbacks += curve_callbacks(cfg.eval, task, cfg.seed, log, started)  # eval.curve_every: true-reward curve
+    callbacks = [*reward_callbacks(agent, venv, cfg.env.reward_per_rollout), recorder, progress, StepBar("train")]
+    callbacks += [saver, *curve_callbacks(cfg.eval, task, cfg.seed, log, started)]  # curve: eval.curve_every
     labels_per_iter = label_schedule(cfg.labels.total, cfg.iterations, cfg.labels.initial_fraction, cfg.labels.schedule)
     steps_per_iter = step_schedule(a.total_timesteps, cfg.iterations, rollout_size(agent))
     # labels.mode online (ONI, decision 0027): the judge labels the agent's own rollouts in background threads
