@@ -117,10 +117,9 @@ def _pipeline(cfg: RunConfig) -> Path:
     clean_stale_temps(run_dir)
     torch.manual_seed(cfg.seed)
     log = MetricsLogger(run_dir)
-    # Steps an interruption threw away: a collection never registered, a fresh agent never finished.
+    # Steps an interruption threw away: a collection never registered (a fresh agent's: settled in its stage).
     ledger = StepLedger(state, run_dir)
     state.env_steps_repeated += ledger.settle("collect")
-    state.env_steps_fresh_repeated += ledger.settle("fresh")
     timings: dict[str, float] = dict(state.extra.get("timings", {}))
     counters: dict[str, float] = dict(state.extra.get("checkpoint", {}))
 
@@ -355,6 +354,9 @@ def _pipeline(cfg: RunConfig) -> Path:
         fresh = make_vec_env(task, n_envs, seed=seed, frame_size=frame_size)
         return LearnedRewardVecEnv(fresh, reward, copy, absorbing_offset, key_fn)
 
+    def settle_fresh(held: int) -> None:  # what a stopped run's fresh agent trained beyond its checkpoint
+        state.env_steps_fresh_repeated += ledger.settle("fresh", held)
+
     summary = final_evaluation(
         cfg,
         task,
@@ -364,6 +366,7 @@ def _pipeline(cfg: RunConfig) -> Path:
         RewardSetup(fresh_env, learned=cfg.reward.model != "none", model=reward),
         lambda n: ledger.record("fresh", n),
         timed,
+        settle_fresh,
     )
     if "budget/env_steps_fresh" in summary:
         summary["budget/env_steps_fresh"] += float(state.env_steps_fresh_repeated)

@@ -86,8 +86,8 @@ class RunState:
         env_steps_repeated: Env steps of collection and co-trained agent training
             that an interruption threw away (done after the last checkpoint,
             done again after resuming).
-        env_steps_fresh_repeated: The same for the fresh agent, which is not
-            checkpointed: every step of an interrupted fresh training.
+        env_steps_fresh_repeated: The same for the fresh agent: the steps an
+            interrupted fresh training took beyond its last save (``fresh_agent.zip``).
         done: True once the whole run (final evaluation included) finished.
         labels_bought: Label rows the label store held (all judges, preflight included) when
             this state was saved; a resumed run refuses a store holding fewer

@@ -31,6 +31,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from judgerl.checkpoints import CheckpointInfo, Loaded, load_checkpoint, save_checkpoint
+from judgerl.faults import kill_point
 
 __all__ = [
     "CheckpointInfo",
@@ -63,7 +64,9 @@ def save_agent_atomic(model: BaseAlgorithm, path: str | Path, info: CheckpointIn
     if isinstance(model, OffPolicyAlgorithm):
         companions[replay_path(path)] = lambda tmp: model.save_replay_buffer(str(tmp))
     meta = replace(info or CheckpointInfo(stage="trained"), num_timesteps=int(model.num_timesteps))
-    return save_checkpoint(path, lambda tmp: model.save(str(tmp)), meta, companions)
+    written = save_checkpoint(path, lambda tmp: model.save(str(tmp)), meta, companions)
+    kill_point(f"saved:{meta.stage}")  # fault tests stop a run right after a save of one kind (judgerl.faults)
+    return written
 
 
 def load_agent_checkpoint(
@@ -196,6 +199,7 @@ class PeriodicSave(BaseCallback):
         extra: Returns what the sidecar records besides the iteration (the mixer's statistics).
         clock: Seconds, monotonic (a test passes its own).
         max_share: Most of the wall time the saves may take, in (0, 1).
+        stage: The sidecar's stage (``training``; the final evaluation's agents use their own, decision 0051).
     """
 
     def __init__(
@@ -205,8 +209,10 @@ class PeriodicSave(BaseCallback):
         extra: Callable[[], dict[str, Any]] = dict,
         clock: Callable[[], float] = time.monotonic,
         max_share: float = 0.02,
+        stage: str = "training",
     ) -> None:
         super().__init__(verbose=0)
+        self.stage = stage
         self.path = Path(path)
         self.every_s = float(every_s)
         self.extra = extra
@@ -226,7 +232,7 @@ class PeriodicSave(BaseCallback):
         start = self.clock()
         if self.every_s <= 0 or self.model.num_timesteps == self._first or start - self._last < self.wait_s:
             return
-        info = CheckpointInfo(iteration=self.iteration, stage="training", extra=self.extra())
+        info = CheckpointInfo(iteration=self.iteration, stage=self.stage, extra=self.extra())
         save_agent_atomic(self.model, self.path, info)
         self.saves += 1
         self._last = self.clock()

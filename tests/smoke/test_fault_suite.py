@@ -188,6 +188,41 @@ def test_a_run_killed_inside_an_iterations_training_resumes_from_the_save_made_t
         assert ev[key] == ref_ev[key], key
 
 
+def test_a_run_killed_in_its_final_evaluation_goes_on_from_the_fresh_agent_and_baseline_it_saved(
+    baseline: tuple[Path, int], tmp_path: Path
+) -> None:
+    # Killed right after the fresh agent's save at 128 of its 256 steps (`saved:<stage>`, judgerl.faults), then
+    # right after the true-reward baseline's, then resumed: each goes on from its save instead of starting over.
+    every = ("agent.checkpoint_every_s=0.000001", "eval.true_reward_baseline=true")
+    run_dir = tmp_path / "killed"
+    stdout = []
+    with FakeOpenAIServer() as srv:
+        for kill, stem in (("fresh_agent", "fresh_agent"), ("baseline_true_reward", "baseline_true_reward")):
+            killed = judgerl_run(tmp_path, "killed", srv.base_url, f"saved:{kill}_training@1", extra=every)
+            assert killed.returncode == -9, f"rc {killed.returncode}\n{killed.stderr[-2000:]}"
+            meta = json.loads((run_dir / f"{stem}.zip.meta.json").read_text())
+            assert (meta["stage"], meta["num_timesteps"]) == (f"{kill}_training", 128)
+            stdout.append(killed.stdout)
+        done = judgerl_run(tmp_path, "killed", srv.base_url, extra=every)
+        assert done.returncode == 0, done.stderr[-3000:]
+        requests = srv.stats["requests"]
+    assert "fresh agent resumes at step 128" in stdout[1]
+    assert "fresh agent resumes at step 256 (its training was done)" in done.stdout
+    assert "baseline true reward resumes at step 128" in done.stdout
+    for stem in ("fresh_agent", "baseline_true_reward"):
+        meta = json.loads((run_dir / f"{stem}.zip.meta.json").read_text())
+        assert (meta["stage"], meta["num_timesteps"]) == (stem, 256)
+    ev = json.loads((run_dir / "eval.json").read_text())
+    ref_dir, ref_requests = baseline
+    ref_ev = json.loads((ref_dir / "eval.json").read_text())
+    # Nothing trained twice: the fresh agent's budget is its 256 steps, as in the uninterrupted run.
+    assert ev["budget/env_steps_fresh"] == ref_ev["budget/env_steps_fresh"] == 256
+    assert requests == ref_requests and label_rows(run_dir) == label_rows(ref_dir)
+    # Saving touches no random stream: the co-trained agent is the uninterrupted run's.
+    assert np.isclose(ev["eval/return_mean"], ref_ev["eval/return_mean"])
+    assert np.isfinite(ev["eval/true_reward/return_mean"]) and "eval/normalized_score" in ev
+
+
 # A full disk after one write of each kind (the next write fails with ENOSPC); the first runs by default.
 DISK_FULL = [
     ("label", 3),
