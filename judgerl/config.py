@@ -205,10 +205,10 @@ class AgentConfig(_Stage):
     checkpoint_every_s: float = Field(
         600.0,
         ge=0,
-        description="Also save agent.zip inside an iteration's training, at the first rollout start this many "
-        "seconds after the last save, so a crash loses at most about this much training (longer after a slow "
-        "save: the saves take at most 2% of the time); 0 = save only at the end of each iteration (a run "
-        "resumed after a crash then equals an uninterrupted one bit for bit).",
+        description="Also save agent.zip inside an iteration's training (and the fresh agent and baselines "
+        "inside theirs), at the first rollout start this many seconds after the last save, so a crash loses at "
+        "most about this much training (longer after a slow save: the saves take at most 2% of the time); "
+        "0 = save only when a training ends (a resumed run then equals an uninterrupted one bit for bit).",
     )
 
 
