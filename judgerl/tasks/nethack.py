@@ -102,6 +102,7 @@ def nethack_task(
     landmarks: bool = False,
     max_episode_steps: int = 1000,
     instruction: str | None = None,
+    penalty_step: float | None = None,
 ) -> TaskSpec:
     """A NetHack TaskSpec (register it with ``judgerl.tasks.register_task`` for a variant).
 
@@ -117,6 +118,8 @@ def nethack_task(
             hero steps onto (``judgerl.envs.nethack_landmarks``); the policy sees the same member.
         max_episode_steps: Time limit (NLE's own is 5000; 1000 keeps 2-core budgets and evaluations short).
         instruction: The goal in words; default: the task's.
+        penalty_step: NLE's reward for a step on which the game clock does not move (walking into a wall,
+            a prompt, ``--More--``); default: NLE's -0.01. Random play spends 70 % of its steps so.
 
     Returns:
         The spec.
@@ -133,6 +136,8 @@ def nethack_task(
         kwargs["full_map"] = True
     if landmarks:
         kwargs["landmarks"] = True
+    if penalty_step is not None:
+        kwargs["penalty_step"] = float(penalty_step)
     return TaskSpec(
         id=task_id or f"nethack/{name}-v0",
         instruction=instruction or _INSTRUCTIONS[name],
@@ -181,5 +186,17 @@ NETHACK_TASKS: tuple[TaskSpec, ...] = (
             landmarks=True,
         )
         for name in ("score", "staircase")
+    ),
+    # v3 (staircase only): v2 without NLE's penalty for steps on which the game clock stands still. The staircase's
+    # env reward is 1 for going down; random play collects about -6 of that penalty a game (70 % of its steps) and
+    # goes down in 1 game of 10, so the env reward is mostly penalty (decision 0050).
+    nethack_task(
+        "staircase",
+        "nethack/staircase-status-map-v3",
+        status_changes=True,
+        full_map=True,
+        game_events_only=True,
+        landmarks=True,
+        penalty_step=0.0,
     ),
 )

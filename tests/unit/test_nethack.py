@@ -122,6 +122,27 @@ def test_status_variants_are_registered_and_train_like_their_base_tasks() -> Non
         env.close()
 
 
+def test_the_v3_staircase_pays_going_down_and_nothing_for_a_frozen_clock() -> None:
+    v2, v3 = get_task("nethack/staircase-status-map-v2"), get_task("nethack/staircase-status-map-v3")
+    assert v3.env_kwargs == {**v2.env_kwargs, "penalty_step": 0.0} and v3.instruction == v2.instruction
+    assert agent_hyperparams(v3, "PPO", {}, 10_000) == agent_hyperparams(v2, "PPO", {}, 10_000)
+    envs = make_env(v2, seed=0), make_env(v3, seed=0)
+    rewards: list[list[float]] = [[], []]
+    for env, got in zip(envs, rewards, strict=True):
+        env.reset(seed=3)
+        for action in np.random.default_rng(1).integers(env.action_space.n, size=400):
+            _, r, terminated, truncated, _ = env.step(int(action))
+            got.append(float(r))
+            if terminated or truncated:
+                break
+        env.close()
+    # the same seed and actions play the same game; only the frozen steps' reward differs
+    assert len(rewards[0]) == len(rewards[1])
+    diff = np.asarray(rewards[0]) - np.asarray(rewards[1])
+    assert set(np.round(diff, 6)) == {0.0, -0.01}
+    assert set(rewards[1]) <= {0.0, 1.0}
+
+
 def test_env_observation_is_small_seeded_and_reports_facts() -> None:
     task = get_task("nethack/score-v0")
     env = make_env(task, seed=3)
