@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -39,12 +40,13 @@ def ppo(venv) -> PPO:  # type: ignore[no-untyped-def]
     return PPO("MlpPolicy", venv, n_steps=32, batch_size=32, seed=0)
 
 
-def test_an_agent_saved_part_way_trains_only_the_rest_and_a_finished_one_not_at_all(tmp_path: Path) -> None:
+def resume_from(tmp_path: Path, stage: str) -> tuple[RunConfig, list[tuple[int, str | None]], Steps, BaseAlgorithm]:
+    """Leave a 128-step save with sidecar ``stage`` as ``fresh_agent.zip``, then train a 256-step fresh agent."""
     cfg = config(tmp_path)
-    cfg.run_dir.mkdir(parents=True)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
     part = ppo(env())
     part.learn(128)
-    save_agent_atomic(part, cfg.run_dir / "fresh_agent.zip", CheckpointInfo(stage="fresh_agent_training"))
+    save_agent_atomic(part, cfg.run_dir / "fresh_agent.zip", CheckpointInfo(stage=stage))
     seen: list[tuple[int, str | None]] = []
     counter = Steps()
     venv = env()
@@ -52,6 +54,11 @@ def test_an_agent_saved_part_way_trains_only_the_rest_and_a_finished_one_not_at_
         cfg, "fresh_agent", "PPO", venv, lambda: ppo(venv), 256, lambda a: [counter],
         before_training=lambda held, info: seen.append((held, None if info is None else info.stage)),
     )  # fmt: skip
+    return cfg, seen, counter, agent
+
+
+def test_an_agent_saved_part_way_trains_only_the_rest_and_a_finished_one_not_at_all(tmp_path: Path) -> None:
+    cfg, seen, counter, agent = resume_from(tmp_path, "fresh_agent_training")
     assert seen == [(128, "fresh_agent_training")] and counter.steps == 128 and agent.num_timesteps == 256
     meta = json.loads((cfg.run_dir / "fresh_agent.zip.meta.json").read_text())
     assert (meta["stage"], meta["num_timesteps"]) == ("fresh_agent", 256)
@@ -65,16 +72,5 @@ def test_an_agent_saved_part_way_trains_only_the_rest_and_a_finished_one_not_at_
 
 
 def test_a_save_of_another_stage_is_not_taken_for_this_agents(tmp_path: Path) -> None:
-    cfg = config(tmp_path)
-    cfg.run_dir.mkdir(parents=True)
-    other = ppo(env())
-    other.learn(128)
-    save_agent_atomic(other, cfg.run_dir / "fresh_agent.zip", CheckpointInfo(stage="trained"))
-    seen: list[int] = []
-    counter = Steps()
-    venv = env()
-    agent = train_resumable(
-        cfg, "fresh_agent", "PPO", venv, lambda: ppo(venv), 256, lambda a: [counter],
-        before_training=lambda held, info: seen.append(held),
-    )  # fmt: skip
-    assert seen == [0] and counter.steps == 256 and agent.num_timesteps == 256
+    _, seen, counter, agent = resume_from(tmp_path, "trained")  # the co-trained agent's stage
+    assert seen == [(0, None)] and counter.steps == 256 and agent.num_timesteps == 256
