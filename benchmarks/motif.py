@@ -124,6 +124,8 @@ def one_run(cell: str, overrides: list[str], seed: int, steps: int, episodes: in
     iterations = [r for r in records if r["stage"] == "iteration"]
     # the training games of each iteration, e.g. how often they went down (agent/fact/max_depth)
     row["agent_facts"] = [{k: v for k, v in r.items() if k.startswith("agent/fact/")} for r in iterations]
+    # the evaluation after each iteration: a learning curve for long runs (iterations=N)
+    row["eval_curve"] = [{"iteration": r["step"], **{k: r[k] for k in COLUMNS if k in r}} for r in iterations]
     if cfg.labels.mode == "online":
         last = iterations[-1]
         row.update({k: last.get(k) for k in ONLINE_KEYS})
