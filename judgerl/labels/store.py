@@ -408,6 +408,6 @@ class LabelStore:
             ``labels/usable``, ``labels/queries``, ``judge/requests``,
             ``judge/unlabelled_requests``, ``judge/cost_usd``,
             ``judge/tokens_in|out``, ``judge/retries``, ``judge/latency_s_mean``
-            (defined in :func:`~judgerl.labels.store_stats.label_stats`).
+            (defined in :func:`~judgerl.labels.store_views.label_stats`).
         """
         return label_stats(self._read, judge_id, run_id)
