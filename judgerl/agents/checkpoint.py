@@ -200,6 +200,7 @@ class PeriodicSave(BaseCallback):
         clock: Seconds, monotonic (a test passes its own).
         max_share: Most of the wall time the saves may take, in (0, 1).
         stage: The sidecar's stage (``training``; the final evaluation's agents use their own, decision 0051).
+        iteration: The iteration the sidecar records (the loop updates ``iteration`` as it goes).
     """
 
     def __init__(
@@ -210,6 +211,7 @@ class PeriodicSave(BaseCallback):
         clock: Callable[[], float] = time.monotonic,
         max_share: float = 0.02,
         stage: str = "training",
+        iteration: int = 0,
     ) -> None:
         super().__init__(verbose=0)
         self.stage = stage
@@ -218,7 +220,7 @@ class PeriodicSave(BaseCallback):
         self.extra = extra
         self.clock = clock
         self.max_share = float(max_share)
-        self.iteration = 0  # the loop sets the iteration being trained
+        self.iteration = iteration  # the loop sets the iteration being trained
         self.saves = 0
         self.wait_s = self.every_s  # seconds from one save to the next, lengthened after a slow save
         self._last = 0.0

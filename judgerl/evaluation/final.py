@@ -109,8 +109,8 @@ def train_resumable(
         done = "" if left else " (its training was done)"
         print(f"judgerl: {name.replace('_', ' ')} resumes at step {held}{done}")
     if left:
-        saver = PeriodicSave(path, cfg.agent.checkpoint_every_s, extra, stage=f"{name}_training")
-        saver.iteration = cfg.iterations
+        every = cfg.agent.checkpoint_every_s
+        saver = PeriodicSave(path, every, extra, stage=f"{name}_training", iteration=cfg.iterations)
         agent.learn(left, callback=[*callbacks(agent), saver], progress_bar=False, reset_num_timesteps=held == 0)
         save_agent_atomic(agent, path, CheckpointInfo(iteration=cfg.iterations, stage=name))
     return agent
