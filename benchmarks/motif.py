@@ -9,6 +9,8 @@ with a few overrides, so the benchmark measures exactly what a user runs:
 - ``mixed``: Motif's ``0.1·r_env + 1[r̂ > ε]·z(r̂)/N(message)^3`` (the demo config);
 - ``stair_motif_weights``: the staircase with the weights Motif's README gives every task but the score,
   ``10·r_env + 0.1·(intrinsic)``: going down ends the episode, so the goal must outweigh the reward lost;
+- ``stair_explore`` (grid ``staircase_explore``): env-only on the staircase without NLE's penalty, plus
+  ``0.01`` per map cell first seen (``reward.mix.explore_weight``) against ``10`` for going down;
 - ``descend`` / ``gold`` / ``combat``: ``mixed`` with the judge's goal text replaced (steering by words;
   ``combat`` is Motif's third steering goal, "The Monster Slayer", measured by ``eval/kills``);
 - ``steering_question`` grid, cells ``descend`` / ``gold``: the same two goals asked of a chat judge
@@ -89,6 +91,16 @@ GRIDS: dict[str, dict[str, list[str]]] = {
             "task.id=nethack/staircase-v0",
             "reward.mix.env_weight=10.0",
             "reward.mix.learned_weight=0.1",
+        ],
+    },
+    # The env-only staircase without NLE's penalty (-v3), plus the exploration term: 0.01 per map cell first seen,
+    # against 10 for going down (decision 0052).
+    "staircase_explore": {
+        "stair_explore": [
+            "task.id=nethack/staircase-status-map-v3",
+            *ENV_ONLY,
+            "reward.mix.env_weight=10.0",
+            "reward.mix.explore_weight=0.01",
         ],
     },
     "steering": {name: [f"judge.zero_shot.goal_text={text}"] for name, text in GOALS.items()},

@@ -81,8 +81,15 @@ def check_references(cfg: Any) -> None:
         raise ConfigError(f"reward.mirror: {why}; set reward.mirror=false")
     if cfg.reward.ignore_obs:
         _check_ignore_obs(cfg.reward.ignore_obs, cfg.reward.model, task)
-    if cfg.reward.model == "none" and cfg.reward.mix.env_weight == 0.0:
-        raise ConfigError("reward.mix.env_weight: reward.model=none gives no learned reward; set env_weight > 0")
+    if cfg.reward.model == "none" and cfg.reward.mix.env_weight == 0.0 and cfg.reward.mix.explore_weight == 0.0:
+        raise ConfigError(
+            "reward.mix.env_weight: reward.model=none gives no learned reward; set env_weight > 0 (or explore_weight)"
+        )
+    if cfg.reward.mix.explore_weight > 0 and not task.explores:
+        raise ConfigError(
+            f"reward.mix.explore_weight: the env of task {task.id} does not report what each step explores "
+            "(TaskSpec.explores; the NetHack tasks do); set explore_weight=0"
+        )
     if cfg.reward.model == "zero_shot" and cfg.judge.type not in ("embedding", "clip"):
         raise ConfigError(
             "judge.type: reward.model=zero_shot scores captions with the embedding judge or rendered frames with "
@@ -103,6 +110,11 @@ def check_references(cfg: Any) -> None:
         raise ConfigError(
             "reward.mix.count_decay: count decay depends on the episode so far, which a replay buffer cannot "
             "recompute after a refit; use agent.algo=PPO or count_decay=0"
+        )
+    if cfg.reward.mix.explore_weight > 0 and algo != "PPO":
+        raise ConfigError(
+            "reward.mix.explore_weight: the exploration count comes from the env's info, which a replay buffer "
+            "does not keep for relabelling after a refit; use agent.algo=PPO or explore_weight=0"
         )
     if cfg.collect_episodes is not None and entry.fits is None:
         raise ConfigError("collect_episodes: this reward model collects nothing; remove collect_episodes")

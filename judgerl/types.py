@@ -28,6 +28,9 @@ NO_MESSAGE = "(no message)"
 never empty (``check_task``); forms that sample captions (``caption_pairs``) treat this one as empty."""
 END_CAPTION = "the episode is over"
 """The default caption of the absorbing steps that pad a terminated episode (``TaskSpec.end_caption``)."""
+EXPLORED_INFO_KEY = "explored_cells"
+"""The ``info`` key of a step's exploration count (cells of the level seen for the first time, an int >= 0),
+reported by the envs of tasks with ``TaskSpec.explores`` and paid by ``reward.mix.explore_weight``."""
 
 
 def _hash_arrays(*parts: Any) -> str:
@@ -90,6 +93,8 @@ class TaskSpec:
         obs_names: One name per column of the flat observation (``len == O``),
             or ``None``: lets ``reward.ignore_obs`` name the columns a learned
             reward must not read (Pendulum's ``theta_dot``).
+        explores: Whether every step's ``info`` holds :data:`EXPLORED_INFO_KEY`, how much of the world the
+            step saw for the first time (NetHack: map cells), so ``reward.mix.explore_weight`` can pay for it.
     """
 
     id: str
@@ -111,6 +116,7 @@ class TaskSpec:
     vec_env: Callable[[int, int | None], Any] | None = None
     mirror: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
     obs_names: tuple[str, ...] | None = None
+    explores: bool = False
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ staircase descended, the Oracle next to the hero); with ``landmarks``, also
 step before going down, which the descend goal's agents may reach without taking it). ``judgerl.evaluation`` averages
 them into ``eval/<fact>``.
 
+**Exploration.** Every step's ``info["explored_cells"]`` says how many map cells the step showed for the
+first time on their level (``judgerl.envs.nethack_explore``), for ``reward.mix.explore_weight``.
+
 ``nle`` is an optional dependency (the ``nethack`` extra; ``make extras`` installs it): this
 module imports it only when an env is built.
 """
@@ -53,6 +56,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from judgerl.envs.nethack_explore import SeenCells
 from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, LandmarkTracker
 from judgerl.envs.nethack_messages import hero_kills
 from judgerl.envs.nethack_row import (  # re-exported: the tasks and the policy read rows through this module
@@ -79,6 +83,7 @@ from judgerl.envs.nethack_row import (  # re-exported: the tasks and the policy 
     status_changes_in_words,
 )
 from judgerl.install_hints import MissingDependency, install_hint
+from judgerl.types import EXPLORED_INFO_KEY
 
 __all__ = [
     "BL_CONDITION", "BL_DEPTH", "BL_DNUM", "BL_GOLD", "BL_HP", "BL_SCORE", "BL_X", "BL_XP", "BL_Y", "ENV_IDS",
@@ -231,6 +236,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self._map = np.full(MAP_SHAPE, STONE_GLYPH, np.int16)
         self._facts: dict[str, float] = {}
         self._messages: set[bytes] = set()
+        self._seen = SeenCells()
 
     def _observe(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if "tty_chars" in raw and np.asarray(raw["blstats"]).any():  # after the game: keep the last in-game screen
@@ -288,6 +294,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             self._facts["stood_on_stairs_down"] = 0.0
         self._messages = set()
         obs = self._observe(raw)
+        self._seen.reset(raw["glyphs"], self._level())
         self._prev = self._blstats.copy()  # no change to report on the first step
         if self.status_changes:
             obs["prev_blstats"] = self._prev.copy()
@@ -301,10 +308,17 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             keys = self._nle._observation_keys
             raw = {k: self._nle.ended_on[keys.index(k)] for k in raw}
         obs = self._observe(raw)
+        # After the game NLE's glyphs are blank: nothing new was seen.
+        explored = self._seen.update(raw["glyphs"], self._level()) if np.asarray(raw["blstats"]).any() else 0
         status = int(info.get("end_status", 0))
         if terminated and status == TASK_SUCCESSFUL:
             self._facts["nle_success"] = 1.0
-        return obs, float(reward), bool(terminated), bool(truncated), {"episode_facts": dict(self._facts)}
+        out = {"episode_facts": dict(self._facts), EXPLORED_INFO_KEY: explored}
+        return obs, float(reward), bool(terminated), bool(truncated), out
+
+    def _level(self) -> tuple[int, int]:
+        """``(dungeon number, depth)`` of the level the hero is on (the last in-game one after the game)."""
+        return int(self._blstats[BL_DNUM]), int(self._blstats[BL_DEPTH])
 
     @property
     def actions(self) -> tuple[Any, ...]:

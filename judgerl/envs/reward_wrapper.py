@@ -5,8 +5,8 @@ learned reward for every env comes from ONE batched call per step (or per
 rollout, see deferred scoring), while the true reward stays measurable in
 ``info["env_reward"]`` (and SB3's ``Monitor`` below keeps the true episode
 return in ``info["episode"]``). What the agent receives is
-``a·r_env + b·g(r̂)`` (``judgerl.reward.mixing``); ``a = 0, b = 1`` replaces the
-env reward.
+``a·r_env + b·g(r̂) + c·x`` (``judgerl.reward.mixing``; ``x`` the exploration
+count the env puts in ``info``); ``a = 0, b = 1`` replaces the env reward.
 
 Two kinds of reward model:
 
@@ -41,6 +41,7 @@ from judgerl.envs.spaces import flatten_batch, flatten_one
 from judgerl.reward.base import RewardStream
 from judgerl.reward.config import MixConfig
 from judgerl.reward.mixing import RewardMixer
+from judgerl.types import EXPLORED_INFO_KEY
 
 KeyFn = Callable[[np.ndarray], Hashable]
 """Maps one flat observation row to the key count decay counts (a caption, or the row's bytes)."""
@@ -110,7 +111,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.deferred = False
         # Steps recorded while deferred: obs before (N, O), actions (N, A), env rewards (N,), dones (N,),
         # the observation each step led to (N, O), the next episode's first observation (N, O), and for a
-        # frame model the frames of the states reached (N, H, W, 3) uint8, else None.
+        # frame model the frames of the states reached (N, H, W, 3) uint8, else None; with the exploration term
+        # the steps' exploration counts (N,), else None.
         self._block: list[Step] = []
         # Finished episodes, learned and true return (bounded: nobody may be reading them).
         self.episodes: deque[dict[str, float]] = deque(maxlen=10_000)
@@ -183,7 +185,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             env_rewards: The env's rewards ``(M,)``; needed when ``mix.env_weight != 0``.
 
         Returns:
-            Rewards ``(M,)`` float32 (count decay, which needs the episode, is not applied).
+            Rewards ``(M,)`` float32 (count decay, which needs the episode, and the exploration term,
+            which needs the env's info, are not applied; both are refused for off-policy agents).
         """
         learned = self.learned_for(obs, acts)[None]
         if env_rewards is None:
@@ -238,7 +241,17 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             for k in np.flatnonzero(dones).tolist():
                 after[k] = flatten_one(self.observation_space, infos[k]["terminal_observation"])
         frames = self._take_frames(infos) if self._frames else None
-        step = (self._prev, acts.copy(), np.array(env_rewards, np.float64), np.array(dones, bool), after, flat, frames)
+        explored = self._explored(infos) if self.mixer.needs_explored else None
+        step = (
+            self._prev,
+            acts.copy(),
+            np.array(env_rewards, np.float64),
+            np.array(dones, bool),
+            after,
+            flat,
+            frames,
+            explored,
+        )
         if self.recorder is not None:
             self.recorder.record(self._prev, step[1], step[2], step[3], infos)
         self._prev = flat
@@ -257,6 +270,17 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             raise RuntimeError(
                 f"{type(self.reward_model).__name__} scores rendered frames, but the env put no info[{FRAME_KEY!r}]: "
                 "build it with make_vec_env(..., frame_size=model.frame_size)"
+            ) from None
+
+    @staticmethod
+    def _explored(infos: list[dict] | tuple[dict, ...]) -> np.ndarray:
+        """The steps' exploration counts ``(N,)`` float32, read from ``infos``."""
+        try:
+            return np.array([info[EXPLORED_INFO_KEY] for info in infos], np.float32)
+        except KeyError:
+            raise RuntimeError(
+                f"reward.mix.explore_weight pays for exploration, but the env put no info[{EXPLORED_INFO_KEY!r}]: "
+                "only the envs of tasks with TaskSpec.explores (NetHack) report it; set explore_weight=0"
             ) from None
 
     def set_deferred(self, deferred: bool) -> None:
@@ -288,7 +312,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             return np.asarray(self.reward_model.predict_frames(frames), dtype=np.float32).reshape(t, n)
         if self._stream is not None:
             out = np.empty((t, n), np.float32)
-            for k, (_, _, _, dones, after, first, _) in enumerate(block):
+            for k, (_, _, _, dones, after, first, _, _) in enumerate(block):
                 out[k] = self._stream.step(after, dones)
                 if dones.any():
                     self._stream.start(first, dones)
@@ -310,7 +334,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         if self.mixer.needs_keys:
             assert self.key_fn is not None
             keys = [[self.key_fn(row) for row in b[0]] for b in block]
-        rewards = self.mixer.mix(env_rewards, learned, dones, keys, update=self.training)
+        explored = np.stack([b[7] for b in block]) if self.mixer.needs_explored else None
+        rewards = self.mixer.mix(env_rewards, learned, dones, keys, update=self.training, explored=explored)
         self._account(learned, env_rewards, dones, infos)
         return rewards
 

@@ -29,7 +29,7 @@ class ClassifierConfig(_Stage):
 
 
 class MixConfig(_Stage):
-    """How the agent's reward is made: r = a*r_env + b*g(r_hat), g = normalise, threshold, count decay."""
+    """How the agent's reward is made: r = a*r_env + b*g(r_hat) + c*explored, g = normalise, threshold, decay."""
 
     env_weight: float = Field(0.0, description="a: weight of the environment's own reward (0 = learned reward only).")
     learned_weight: float = Field(1.0, ge=0.0, description="b: weight of the transformed learned reward.")
@@ -54,11 +54,17 @@ class MixConfig(_Stage):
     count_key: Literal["caption", "obs"] = Field(
         "caption", description="What count decay counts: the step's caption (task captioner), or the observation."
     )
+    explore_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="c: add c times the step's exploration count, the cells of the level it saw for the first "
+        "time (tasks whose env reports it: NetHack; NLE's scout measure). 0 = off. On-policy agents only.",
+    )
 
     @model_validator(mode="after")
     def _some_reward(self) -> MixConfig:
-        if self.env_weight == 0.0 and self.learned_weight == 0.0:
-            raise ValueError("env_weight and learned_weight are both 0: the agent would get no reward")
+        if self.env_weight == 0.0 and self.learned_weight == 0.0 and self.explore_weight == 0.0:
+            raise ValueError("env_weight, learned_weight and explore_weight are all 0: the agent would get no reward")
         return self
 
 

@@ -1,4 +1,4 @@
-"""Reward mixing: the agent's reward ``r = a·r_env + b·g(r̂)``, one term per config key.
+"""Reward mixing: the agent's reward ``r = a·r_env + b·g(r̂) + c·x``, one term per config key.
 
 ``r̂`` is the learned reward (after the absorbing-state offset), ``r_env`` the
 environment's own reward and ``g`` a chain of optional transforms, applied in
@@ -17,11 +17,16 @@ this order (``reward.mix``):
    this step included (Motif's ``1/N(message)^β`` against reward farming by
    repetition).
 
+``x`` is the step's exploration count (``reward.mix.explore_weight = c``, 0 by
+default): the cells of the level the step saw for the first time, which the
+envs of tasks with ``TaskSpec.explores`` put in ``info`` (NetHack; decision 0052).
+
 Today's default (``a = 0, b = 1``, running normalisation) reproduces judgerl's
 earlier "learned reward replaces the env reward". Seed 003's feedback agent is
 ``a = 1, b = w`` over an episode classifier; Motif is ``a = 0.1``-ish, dataset
 normalisation, a threshold and ``β = 3``. Each term's mean per agent step is
-reported as ``reward/env``, ``reward/learned`` and ``reward/mixed``.
+reported as ``reward/env``, ``reward/learned`` and ``reward/mixed`` (and the
+exploration count per step as ``reward/explored`` when ``c`` is not 0).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class RewardMixer:
         self.std = 1.0
         self.cut: float | None = None
         self._counts: list[dict[Hashable, int]] = [{} for _ in range(self.n_envs)]
-        self._sums = np.zeros(3, np.float64)
+        self._sums = np.zeros(4, np.float64)  # env, learned, mixed, explored
         self._n = 0
 
     @property
@@ -136,6 +141,11 @@ class RewardMixer:
                     counts[i].clear()
         return out
 
+    @property
+    def needs_explored(self) -> bool:
+        """Whether :meth:`mix` needs the steps' exploration counts (``explore_weight`` is not 0)."""
+        return self.cfg.explore_weight != 0.0
+
     def mix(
         self,
         env_rewards: np.ndarray,
@@ -143,15 +153,33 @@ class RewardMixer:
         dones: np.ndarray | None = None,
         keys: Sequence[Sequence[Hashable]] | None = None,
         update: bool = True,
+        explored: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The agent's reward ``a·r_env + b·g(r̂)``, shape ``(T, N)`` float32 (arguments as in :meth:`transform`)."""
+        """The agent's reward ``a·r_env + b·g(r̂) + c·x``, shape ``(T, N)`` float32.
+
+        Args:
+            env_rewards: ``r_env``, shape ``(T, N)``.
+            learned, dones, keys, update: As in :meth:`transform`.
+            explored: ``x``, the steps' exploration counts ``(T, N)`` (cells); required when
+                :attr:`needs_explored`.
+
+        Returns:
+            Shape ``(T, N)`` float32.
+        """
         env = np.asarray(env_rewards, np.float32)
         out = np.float32(self.cfg.env_weight) * env
         if self.cfg.learned_weight:
             out = out + np.float32(self.cfg.learned_weight) * self.transform(learned, dones, keys, update)
+        x = 0.0
+        if self.needs_explored:
+            if explored is None:
+                raise ValueError("reward.mix.explore_weight needs the steps' exploration counts")
+            counts = np.asarray(explored, np.float32)
+            out = out + np.float32(self.cfg.explore_weight) * counts
+            x = float(counts.sum())
         out = out.astype(np.float32)
         if update:
-            self._sums += (float(env.sum()), float(np.sum(learned)), float(out.sum()))
+            self._sums += (float(env.sum()), float(np.sum(learned)), float(out.sum()), x)
             self._n += int(env.size)
         return out
 
@@ -161,13 +189,17 @@ class RewardMixer:
             c.clear()
 
     def pop_stats(self) -> dict[str, float]:
-        """Mean per agent step since the last call: ``reward/env``, ``reward/learned``, ``reward/mixed``."""
+        """Mean per agent step since the last call: ``reward/env``, ``reward/learned``, ``reward/mixed``
+        (and ``reward/explored``, cells, when the exploration term is on)."""
         if self._n == 0:
             return {}
-        env, learned, mixed = self._sums / self._n
+        env, learned, mixed, explored = self._sums / self._n
         self._sums[:] = 0.0
         self._n = 0
-        return {"reward/env": float(env), "reward/learned": float(learned), "reward/mixed": float(mixed)}
+        out = {"reward/env": float(env), "reward/learned": float(learned), "reward/mixed": float(mixed)}
+        if self.needs_explored:
+            out["reward/explored"] = float(explored)
+        return out
 
     def state(self) -> dict[str, Any]:
         """JSON-able statistics (saved in ``state.json`` for resume; counts are per episode and not kept)."""

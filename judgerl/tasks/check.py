@@ -7,12 +7,12 @@ the problem instead of deep inside a run.
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
 from gymnasium import spaces
 
-from judgerl.types import Modality, TaskSpec
+from judgerl.types import EXPLORED_INFO_KEY, Modality, TaskSpec
 
 _ALGOS = {"PPO": (spaces.Box, spaces.Discrete), "SAC": (spaces.Box,), "DQN": (spaces.Discrete,)}
 
@@ -65,6 +65,19 @@ def _check_mirror(spec: TaskSpec, obs: np.ndarray, acts: np.ndarray) -> None:
         raise _fail(spec, "mirror applied twice does not give the observations and actions back")
 
 
+def _check_explores(spec: TaskSpec, env: Any, seed: int, steps: int = 20) -> None:
+    """``explores``: every step's ``info`` holds an exploration count, an integer of at least 0."""
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    for _ in range(steps):
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        x = info.get(EXPLORED_INFO_KEY)
+        if not isinstance(x, int | np.integer) or x < 0:
+            raise _fail(spec, f"explores is set, but a step's info[{EXPLORED_INFO_KEY!r}] is {x!r}, not an int >= 0")
+        if terminated or truncated:
+            env.reset()
+
+
 def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> None:
     """Check that a task can be built, stepped, captioned, scored and judged.
 
@@ -74,7 +87,8 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
     gives a non-empty string for every visited observation; ``success`` returns
     a bool; ``oracle_verdict`` returns a bool on a cut segment and on a whole
     episode; ``mirror``, when declared, keeps shapes and is its own inverse;
-    ``obs_names``, when declared, names every observation column once.
+    ``obs_names``, when declared, names every observation column once;
+    ``explores``, when set, is backed by a count of at least 0 in every step's ``info``.
 
     Args:
         spec: The task.
@@ -112,6 +126,8 @@ def check_task(spec: TaskSpec, n_steps: int | None = None, seed: int = 0) -> Non
             frame = np.asarray(env.render())
             if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
                 raise _fail(spec, f"render() must give (H, W, 3) uint8 frames, got {frame.shape} {frame.dtype}")
+        if spec.explores:
+            _check_explores(spec, env, seed)
     finally:
         env.close()
 

@@ -154,6 +154,7 @@ def nethack_task(
         segment_length=20,
         absorbing=False,
         oracle_verdict=None,
+        explores=True,
     )
 
 

@@ -49,14 +49,16 @@ def test_the_demo_config_runs_tiny_on_nethack(tmp_path: Path) -> None:
     assert run(cfg) == run_dir  # a finished run resumes to "already complete"
 
 
-def test_the_whole_map_variant_trains_through_the_loop(tmp_path: Path) -> None:
-    cfg = load_config(
-        packaged_config("nethack_motif_demo"),
-        [f"runs_dir={tmp_path}", *TINY, "iterations=1", "task.id=nethack/staircase-status-map-v0"],
-    )
+def test_the_whole_map_variant_trains_through_the_loop_with_the_exploration_term(tmp_path: Path) -> None:
+    overrides = ["iterations=1", "task.id=nethack/staircase-status-map-v0", "reward.mix.explore_weight=0.01"]
+    cfg = load_config(packaged_config("nethack_motif_demo"), [f"runs_dir={tmp_path}", *TINY, *overrides])
+    validate_references(cfg)
     run_dir = run(cfg)
     ev = json.loads((run_dir / "eval.json").read_text())
     assert {"eval/success_rate", "eval/max_depth"} <= set(ev) and ev["labels/used_for_reward"] == 30
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    (it,) = [r for r in records if r["stage"] == "iteration"]
+    assert it["reward/explored"] > 0  # random-ish play sees new cells on most levels' first steps
     with LabelStore(run_dir / "labels.sqlite") as store:
         rows = store.labelled()
     assert all(len(q.segments[0].obs[0]) == 364 + 27 + 21 * 79 for q, _ in rows)  # status and map in the row

@@ -21,7 +21,7 @@ from judgerl.envs.nethack_policy import NetHackEncoder  # noqa: E402
 from judgerl.envs.spaces import flat_dim, flatten_one  # noqa: E402
 from judgerl.tasks import UnknownTaskError, get_task  # noqa: E402
 from judgerl.tasks.nethack import nethack_task, oracle_next_to_hero, real_oracle  # noqa: E402
-from judgerl.types import NO_MESSAGE  # noqa: E402
+from judgerl.types import EXPLORED_INFO_KEY, NO_MESSAGE  # noqa: E402
 
 LAYOUT = nh.Layout()
 
@@ -141,6 +141,22 @@ def test_the_v3_staircase_pays_going_down_and_nothing_for_a_frozen_clock() -> No
     diff = np.asarray(rewards[0]) - np.asarray(rewards[1])
     assert set(np.round(diff, 6)) == {0.0, -0.01}
     assert set(rewards[1]) <= {0.0, 1.0}
+
+
+def test_the_exploration_count_adds_up_to_the_cells_the_game_showed() -> None:
+    env = make_env(get_task("nethack/staircase-status-map-v3"), seed=0)
+    obs, _ = env.reset(seed=2)
+    shown_at_start, counts = int(np.sum(obs["map"] != nh.STONE_GLYPH)), []
+    for action in np.random.default_rng(2).integers(env.action_space.n, size=600):
+        obs, _, terminated, truncated, info = env.step(int(action))
+        counts.append(info[EXPLORED_INFO_KEY])
+        if terminated or truncated:
+            break
+    env.close()
+    assert obs["blstats"][nh.BL_DEPTH] == 1  # this game stays on level 1: one map to count
+    total = sum(counts)
+    assert all(isinstance(c, int) and c >= 0 for c in counts) and max(counts) > 0
+    assert total == int(np.sum(obs["map"] != nh.STONE_GLYPH)) - shown_at_start > 50
 
 
 def test_env_observation_is_small_seeded_and_reports_facts() -> None:

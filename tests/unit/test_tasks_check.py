@@ -37,6 +37,7 @@ def _cartpole(**changes):
         ({"mirror": lambda obs, acts: (obs + 1.0, acts)}, "mirror applied twice"),
         ({"mirror": lambda obs, acts: (obs[:, :2], acts)}, "mirror changed shapes"),
         ({"mirror": lambda obs, acts: (-obs, acts[0])}, "mirror failed|mirror changed shapes"),
+        ({"explores": True}, "explores is set"),
     ],
 )
 def test_check_task_reports_broken_specs(changes, message):
