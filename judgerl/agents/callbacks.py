@@ -128,7 +128,8 @@ def reward_callbacks(agent: BaseAlgorithm, venv: LearnedRewardVecEnv, per_rollou
 
 
 class ReturnRecorder(BaseCallback):
-    """Collects per-episode true returns (Monitor's ``info["episode"]``), learned returns and episode facts.
+    """Collects what training did: true returns (Monitor's ``info["episode"]``), learned returns, episode
+    facts, and SB3's own training diagnostics.
 
     The learned returns come from the reward wrapper's episode log, which
     also covers steps scored after the fact (deferred per-rollout scoring).
@@ -136,6 +137,14 @@ class ReturnRecorder(BaseCallback):
     episode's last step (NetHack's depth and gold, homegrid's cat harmed), so
     a user sees how often the training episodes, not only the evaluation
     games, reached them.
+
+    The diagnostics are the ``train/...`` values each SB3 update records in the
+    agent's logger (PPO: ``entropy_loss``, ``approx_kl``, ``clip_fraction``,
+    ``value_loss``, ``explained_variance``...; SAC and DQN their losses). judgerl
+    gives agents a logger that writes nothing (``judgerl.agents.sb3.quiet``), so
+    they are read here, once per update: after each update SB3 collects the next
+    rollout (``on_rollout_start``), and the last update is followed by the end of
+    ``learn()``. ``train/n_updates`` tells a new update from one already read.
 
     Args:
         venv: The reward wrapper whose learned returns to report.
@@ -147,6 +156,25 @@ class ReturnRecorder(BaseCallback):
         self.true_returns: list[float] = []
         self.lengths: list[int] = []
         self.facts: dict[str, list[float]] = {}
+        self.train_stats: dict[str, list[float]] = {}
+        self._last_update: object = None
+
+    def _on_rollout_start(self) -> None:
+        self._read_update()
+
+    def _on_training_end(self) -> None:
+        self._read_update()
+
+    def _read_update(self) -> None:
+        """Keep the ``train/...`` values of the agent's last update, unless they were read already."""
+        values = self.model.logger.name_to_value
+        update = values.get("train/n_updates")
+        if update is None or update == self._last_update:
+            return
+        self._last_update = update
+        for key, value in values.items():
+            if key.startswith("train/") and key != "train/n_updates":
+                self.train_stats.setdefault(key.removeprefix("train/"), []).append(float(value))
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", ()):
@@ -163,8 +191,10 @@ class ReturnRecorder(BaseCallback):
 
         Returns:
             ``{prefix}/true_return``, ``{prefix}/learned_return``, ``{prefix}/episode_length``,
-            ``{prefix}/episodes`` and ``{prefix}/fact/<name>`` (mean of each episode fact over the
-            episodes that reported it); missing values are left out.
+            ``{prefix}/episodes``, ``{prefix}/fact/<name>`` (mean of each episode fact over the
+            episodes that reported it), and ``{prefix}/train/<name>`` (mean of each SB3 diagnostic over
+            the updates since the last call) with ``{prefix}/train/updates`` (their count); missing values
+            are left out.
         """
         out: dict[str, float] = {f"{prefix}/episodes": float(len(self.true_returns))}
         if self.true_returns:
@@ -172,6 +202,10 @@ class ReturnRecorder(BaseCallback):
             out[f"{prefix}/episode_length"] = float(np.mean(self.lengths))
         out.update({f"{prefix}/fact/{k}": float(np.mean(v)) for k, v in self.facts.items()})
         self.facts.clear()
+        if self.train_stats:
+            out[f"{prefix}/train/updates"] = float(max(len(v) for v in self.train_stats.values()))
+            out.update({f"{prefix}/train/{k}": float(np.mean(v)) for k, v in self.train_stats.items()})
+            self.train_stats.clear()
         learned = [ep["r"] for ep in self.venv.pop_episodes()]
         if learned:
             out[f"{prefix}/learned_return"] = float(np.mean(learned))

@@ -7,6 +7,7 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 from judgerl.agents.callbacks import ReturnRecorder, RolloutRewardCallback, reward_callbacks
+from judgerl.agents.sb3 import quiet
 from judgerl.envs.factory import make_vec_env
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
 from judgerl.reward.config import MixConfig
@@ -120,6 +121,32 @@ def test_recorder_reports_learned_returns_from_the_wrapper_log():
     assert out["agent/episodes"] > 5
     assert "agent/learned_return" in out and np.isfinite(out["agent/learned_return"])
     assert recorder.summary()["agent/episodes"] == 0.0 and venv.pop_episodes() == []
+
+
+def test_recorder_reads_each_sb3_update_once_across_learn_calls():
+    venv = LearnedRewardVecEnv(make_vec_env(CART, 2, seed=0), Linear(4), absorbing_offset=False)
+    agent = quiet(PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu"))
+    recorder = ReturnRecorder(venv)
+    agent.learn(512, callback=[*reward_callbacks(agent, venv, True), recorder])  # 4 rollouts of 128 steps
+    first = recorder.summary()
+    assert first["agent/train/updates"] == 4 == agent._n_updates  # one epoch per update
+    # CartPole's two actions start near uniform: entropy ln 2 = 0.693 nats, logged negated as the loss
+    assert -0.70 < first["agent/train/entropy_loss"] < -0.60
+    assert {"approx_kl", "clip_fraction", "value_loss", "explained_variance"} <= {
+        k.removeprefix("agent/train/") for k in first
+    }
+    agent.learn(256, callback=[*reward_callbacks(agent, venv, True), recorder], reset_num_timesteps=False)
+    assert recorder.summary()["agent/train/updates"] == 2  # the first call's last update is not read again
+    assert "agent/train/updates" not in recorder.summary()  # nothing trained since
+
+
+def test_recorder_reads_off_policy_updates():
+    venv = LearnedRewardVecEnv(make_vec_env(PEND, 1, seed=0), Linear(3), absorbing_offset=False)
+    sac = quiet(SAC("MlpPolicy", venv, learning_starts=10, buffer_size=100, batch_size=8, seed=0, device="cpu"))
+    recorder = ReturnRecorder(venv)
+    sac.learn(30, callback=recorder)
+    out = recorder.summary()
+    assert out["agent/train/updates"] == sac._n_updates > 10 and np.isfinite(out["agent/train/critic_loss"])
 
 
 def test_off_policy_agents_keep_per_step_scoring():
