@@ -11,6 +11,7 @@ with a few overrides, so the benchmark measures exactly what a user runs:
   ``10·r_env + 0.1·(intrinsic)``: going down ends the episode, so the goal must outweigh the reward lost;
 - ``stair_explore`` (grid ``staircase_explore``): env-only on the staircase without NLE's penalty, plus
   ``0.01`` per map cell first seen (``reward.mix.explore_weight``) against ``10`` for going down;
+  ``stair_explore_v4``: the same on ``-v4``, whose crop centre shows what the hero stands on;
 - ``descend`` / ``gold`` / ``combat``: ``mixed`` with the judge's goal text replaced (steering by words;
   ``combat`` is Motif's third steering goal, "The Monster Slayer", measured by ``eval/kills``);
 - ``steering_question`` grid, cells ``descend`` / ``gold``: the same two goals asked of a chat judge
@@ -98,6 +99,13 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     "staircase_explore": {
         "stair_explore": [
             "task.id=nethack/staircase-status-map-v3",
+            *ENV_ONLY,
+            "reward.mix.env_weight=10.0",
+            "reward.mix.explore_weight=0.01",
+        ],
+        # the same with the crop's centre showing what the hero stands on (decision 0053)
+        "stair_explore_v4": [
+            "task.id=nethack/staircase-status-map-v4",
             *ENV_ONLY,
             "reward.mix.env_weight=10.0",
             "reward.mix.explore_weight=0.01",

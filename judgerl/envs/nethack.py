@@ -5,6 +5,7 @@ observation as a flat row in the label store, so this env keeps three members an
 
 - ``glyphs``: a ``crop × crop`` window of glyph ids centred on the hero
   (``blstats`` x, y; outside the map padded with the blank "stone" glyph), int16;
+  with ``hero_terrain=True`` its centre shows what the hero stands on, not the hero;
 - ``blstats``: NLE's 27 bottom-line statistics (position, score, HP, depth,
   gold, experience level, turn, conditions...), int64;
 - ``message``: the game message line, 256 bytes, NUL-padded;
@@ -56,8 +57,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from judgerl.envs.nethack_explore import SeenCells
-from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, LandmarkTracker
+from judgerl.envs.nethack_explore import GroundMemory, SeenCells
+from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, LandmarkTracker, glyph_tables
 from judgerl.envs.nethack_messages import hero_kills
 from judgerl.envs.nethack_row import (  # re-exported: the tasks and the policy read rows through this module
     BL_CONDITION,
@@ -181,6 +182,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         full_map: Add ``map``, the whole 21×79 glyph map (the policy's memory of the level).
         landmarks: Add ``landmarks``, what the hero sees of stairs, fountains, altars and gold
             (``judgerl.envs.nethack_landmarks``), for captions and the policy.
+        hero_terrain: The crop's centre shows what the hero stands on (the terrain or object last seen
+            there, ``judgerl.envs.nethack_explore.GroundMemory``) instead of the hero, who is always there.
         character: NLE character string (default: NLE's neutral human monk).
         render_mode: ``None``, or ``"ansi"``: ``render()`` returns the terminal (24 lines of 80
             characters: message, map, status lines) as text, for replays in the report.
@@ -200,6 +203,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         status_changes: bool = False,
         full_map: bool = False,
         landmarks: bool = False,
+        hero_terrain: bool = False,
         character: str = "mon-hum-neu-mal",
         render_mode: str | None = None,
         **nle_kwargs: Any,
@@ -216,6 +220,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self.status_changes = bool(status_changes)
         self.full_map = bool(full_map)
         self._tracker = LandmarkTracker() if landmarks else None
+        self._under = GroundMemory(glyph_tables()[1]) if hero_terrain else None
         self._landmarks = np.zeros((ROWS, len(LANDMARKS)), np.int16)
         # The TimeLimit outside ends episodes; NLE's own step limit is set out of the way.
         keys = ("glyphs", "blstats", "message") + (("tty_chars",) if render_mode == "ansi" else ())
@@ -247,6 +252,9 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             x, y = int(blstats[BL_X]), int(blstats[BL_Y])
             self._blstats = blstats.copy()
             self._crop = crop_glyphs(np.asarray(raw["glyphs"]), x, y, self.crop)
+            if self._under is not None:
+                self._under.update(raw["glyphs"], (int(blstats[BL_DNUM]), int(blstats[BL_DEPTH])))
+                self._crop[self.crop // 2, self.crop // 2] = self._under.at(x, y)
             if self.full_map:
                 self._map = np.asarray(raw["glyphs"], np.int16).copy()
             if self._tracker is not None:
@@ -288,6 +296,8 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self._nle.seed(core, disp, False)
         raw, _ = self._nle.reset()
         self._blstats = np.zeros(N_BLSTATS, np.int64)
+        if self._under is not None:
+            self._under.reset()
         self._facts = {"nle_success": 0.0}
         if self._tracker is not None:
             self._tracker.reset()

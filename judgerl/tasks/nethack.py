@@ -103,6 +103,7 @@ def nethack_task(
     max_episode_steps: int = 1000,
     instruction: str | None = None,
     penalty_step: float | None = None,
+    hero_terrain: bool = False,
 ) -> TaskSpec:
     """A NetHack TaskSpec (register it with ``judgerl.tasks.register_task`` for a variant).
 
@@ -120,6 +121,8 @@ def nethack_task(
         instruction: The goal in words; default: the task's.
         penalty_step: NLE's reward for a step on which the game clock does not move (walking into a wall,
             a prompt, ``--More--``); default: NLE's -0.01. Random play spends 70 % of its steps so.
+        hero_terrain: The crop's centre shows what the hero stands on (e.g. the staircase down) instead of
+            the hero's own glyph, which is always there (decision 0053).
 
     Returns:
         The spec.
@@ -138,6 +141,8 @@ def nethack_task(
         kwargs["landmarks"] = True
     if penalty_step is not None:
         kwargs["penalty_step"] = float(penalty_step)
+    if hero_terrain:
+        kwargs["hero_terrain"] = True
     return TaskSpec(
         id=task_id or f"nethack/{name}-v0",
         instruction=instruction or _INSTRUCTIONS[name],
@@ -199,5 +204,18 @@ NETHACK_TASKS: tuple[TaskSpec, ...] = (
         game_events_only=True,
         landmarks=True,
         penalty_step=0.0,
+    ),
+    # v4 (staircase only): v3 with the crop's centre showing what the hero stands on. Every trained v3 agent pressed
+    # '>' as often off the stairs as on them: standing on the stairs showed nowhere in the crop, whose centre is
+    # always the hero, and the landmarks member alone did not teach it (decision 0053).
+    nethack_task(
+        "staircase",
+        "nethack/staircase-status-map-v4",
+        status_changes=True,
+        full_map=True,
+        game_events_only=True,
+        landmarks=True,
+        penalty_step=0.0,
+        hero_terrain=True,
     ),
 )

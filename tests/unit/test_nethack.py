@@ -17,6 +17,7 @@ from judgerl.agents.sb3 import agent_hyperparams  # noqa: E402
 from judgerl.envs import nethack as nh  # noqa: E402
 from judgerl.envs import nethack_map  # noqa: E402
 from judgerl.envs.factory import make_env  # noqa: E402
+from judgerl.envs.nethack_explore import GroundMemory  # noqa: E402
 from judgerl.envs.nethack_policy import NetHackEncoder  # noqa: E402
 from judgerl.envs.spaces import flat_dim, flatten_one  # noqa: E402
 from judgerl.tasks import UnknownTaskError, get_task  # noqa: E402
@@ -157,6 +158,51 @@ def test_the_exploration_count_adds_up_to_the_cells_the_game_showed() -> None:
     total = sum(counts)
     assert all(isinstance(c, int) and c >= 0 for c in counts) and max(counts) > 0
     assert total == int(np.sum(obs["map"] != nh.STONE_GLYPH)) - shown_at_start > 50
+
+
+def test_the_v4_crop_centre_shows_the_staircase_the_hero_stands_on() -> None:
+    v3, v4 = get_task("nethack/staircase-status-map-v3"), get_task("nethack/staircase-status-map-v4")
+    assert v4.env_kwargs == {**v3.env_kwargs, "hero_terrain": True}
+    assert agent_hyperparams(v4, "PPO", {}, 10_000) == agent_hyperparams(v3, "PPO", {}, 10_000)
+    envs = make_env(v3, seed=0), make_env(v4, seed=0)
+    (o3, _), (o4, _) = (env.reset(seed=2) for env in envs)  # seeded game 2 walks onto the staircase down
+    stairs_down = nh.STONE_GLYPH + 24  # S_dnstair
+    centre, on_stairs = LAYOUT.crop // 2, 0
+    for action in np.random.default_rng(2).integers(envs[0].action_space.n, size=600):
+        (o3, _, end, cut, _), (o4, *_) = (env.step(int(action)) for env in envs)
+        rest3, rest4 = (np.delete(o["glyphs"].ravel(), centre * LAYOUT.crop + centre) for o in (o3, o4))
+        np.testing.assert_array_equal(rest3, rest4)  # only the centre differs
+        on = bool(o4["landmarks"][1, nh.STAIRS_DOWN])
+        on_stairs += on
+        assert (o4["glyphs"][centre, centre] == stairs_down) == on
+        assert o3["glyphs"][centre, centre] != stairs_down  # v3 shows the hero there
+        if end or cut:
+            break
+    for env in envs:
+        env.close()
+    assert on_stairs > 5
+
+
+def test_ground_memory_by_hand() -> None:
+    shows_ground = np.zeros(nh.MAX_GLYPH + 1, bool)
+    shows_ground[[10, 20]] = True  # 10, 20: terrain; 30: a monster
+    memory = GroundMemory(shows_ground)
+    level = np.full((3, 4), nh.STONE_GLYPH)
+    level[1, 2] = 10
+    memory.update(level, (0, 1))
+    assert memory.at(2, 1) == 10 and memory.at(0, 0) == nh.STONE_GLYPH and memory.at(9, 9) == nh.STONE_GLYPH
+    level[1, 2] = 30  # a monster over the cell: the terrain is remembered
+    memory.update(level, (0, 1))
+    assert memory.at(2, 1) == 10
+    level[1, 2] = 20
+    memory.update(level, (0, 1))
+    assert memory.at(2, 1) == 20
+    memory.update(np.full((3, 4), nh.STONE_GLYPH), (0, 2))  # another level starts blank
+    assert memory.at(2, 1) == nh.STONE_GLYPH
+    memory.update(level, (0, 2))
+    memory.reset()
+    memory.update(np.full((3, 4), nh.STONE_GLYPH), (0, 2))  # a new game forgets the same level
+    assert memory.at(2, 1) == nh.STONE_GLYPH
 
 
 def test_env_observation_is_small_seeded_and_reports_facts() -> None:
