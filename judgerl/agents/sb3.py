@@ -132,7 +132,8 @@ for _nethack in (spec.id for spec in NETHACK_TASKS):
         "clip_range": 0.2,
         "policy_kwargs": {
             "features_extractor_class": "judgerl.envs.nethack_policy:NetHackEncoder",
-            "features_extractor_kwargs": {"features_dim": 128},
+            # layer_norm: without it the features grew until the heads' Tanh units saturated (decision 0054)
+            "features_extractor_kwargs": {"features_dim": 128, "layer_norm": True},
             "net_arch": [128],
         },
     }

@@ -25,7 +25,10 @@ of the cost of the crop. A learned embedding of all 5,976 glyphs over the map's
 1,659 cells made training 4 times slower (its backward pass alone cost more
 than the crop's whole encoder); a one-hot of the cells, 2.5 times.
 The features are concatenated and mapped to ``features_dim`` by a linear
-layer. This is the shape of the NLE baseline (Küttler et al. 2020) and of
+layer, with a layer norm before its ReLU when ``layer_norm`` (the tuned default): SB3's
+policy and value heads start with a Tanh layer, and the unnormalised features of the first
+staircase agents grew until every Tanh unit saturated, which left policies that acted
+the same in every state (decision 0054). This is the shape of the NLE baseline (Küttler et al. 2020) and of
 Motif's policy, much reduced.
 """
 
@@ -61,6 +64,8 @@ class NetHackEncoder(BaseFeaturesExtractor):
         message_dim: Size of a message's embedding; 0 leaves the message out.
         message_buckets: Hash buckets for messages (a prime keeps collisions rare).
         map_channels: Width of the map convolutions.
+        layer_norm: Normalise the output layer's pre-activations (keeps the features' scale fixed
+            during training; off by default only so that agents saved before it load unchanged).
     """
 
     powers: torch.Tensor
@@ -77,6 +82,7 @@ class NetHackEncoder(BaseFeaturesExtractor):
         message_dim: int = 16,
         message_buckets: int = 4093,
         map_channels: int = 8,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__(observation_space, features_dim)
         members = observation_space.spaces
@@ -129,7 +135,8 @@ class NetHackEncoder(BaseFeaturesExtractor):
                 nn.ReLU(),
             )
             width += features_dim
-        self.out = nn.Sequential(nn.Linear(width, features_dim), nn.ReLU())
+        norm = [nn.LayerNorm(features_dim)] if layer_norm else []
+        self.out = nn.Sequential(nn.Linear(width, features_dim), *norm, nn.ReLU())
 
     def _map_counts(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, n_classes, 7, 27)``: cells of each class in each 3×3 block of the map, over 9 (the hero its own class).

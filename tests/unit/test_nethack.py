@@ -310,6 +310,28 @@ def test_encoder_accepts_nle_dict_observations() -> None:
         env.close()
 
 
+def test_the_tuned_encoder_keeps_its_feature_scale_and_old_agents_keep_theirs() -> None:
+    task = get_task("nethack/staircase-status-map-v4")
+    kwargs = agent_hyperparams(task, "PPO", {}, 10_000)["policy_kwargs"]["features_extractor_kwargs"]
+    assert kwargs["layer_norm"] is True  # every NetHack task trains with it
+    env = make_env(task, seed=0)
+    obs, _ = env.reset(seed=0)
+    env.close()
+    batch = {k: torch.as_tensor(np.stack([v, v])) for k, v in obs.items()}
+    torch.manual_seed(0)
+    tuned = NetHackEncoder(env.observation_space, features_dim=32, layer_norm=True)
+    plain = NetHackEncoder(env.observation_space, features_dim=32)
+    assert len(plain.out) == 2  # the layers agents saved before the layer norm hold, so they load unchanged
+    before = tuned(batch), plain(batch)
+    with torch.no_grad():  # weights that grew 100-fold in training, as the first staircase agents' did
+        for enc in (tuned, plain):
+            enc.out[0].weight.mul_(100.0)
+            enc.out[0].bias.mul_(100.0)
+    after = tuned(batch), plain(batch)
+    torch.testing.assert_close(after[0], before[0], rtol=1e-4, atol=1e-4)  # the layer norm undoes the scale
+    torch.testing.assert_close(after[1], 100.0 * before[1])  # without it the heads' Tanh would see it all
+
+
 def test_map_classes_and_block_counts_by_hand() -> None:
     from nle import nethack
 
