@@ -30,6 +30,7 @@ import torch
 import yaml
 from stable_baselines3 import PPO
 
+from judgerl.agents.sb3 import make_agent
 from judgerl.envs.factory import make_vec_env
 from judgerl.envs.nethack import STAIRS_DOWN
 from judgerl.tasks import get_task
@@ -106,13 +107,28 @@ def probe(run_dir: Path, games: int, seed: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", type=Path, help="run directories of NetHack runs (with agent.zip)")
+    p.add_argument("runs", nargs="*", type=Path, help="run directories of NetHack runs (with agent.zip)")
+    p.add_argument(
+        "--untrained",
+        default=None,
+        metavar="TASK_ID",
+        help="also measure a new agent of this task, with the tuned encoder and with layer_norm off",
+    )
     p.add_argument("--games", type=int, default=10, help="staircase games to play; 0 measures saturation only")
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--out", default=None, help="write the rows here (JSON)")
     args = p.parse_args()
     torch.set_num_threads(1)
     rows = []
+    if args.untrained:
+        task = get_task(args.untrained)
+        for layer_norm in (True, False):
+            kwargs = {"features_extractor_kwargs": {"features_dim": 128, "layer_norm": layer_norm}}
+            venv = make_vec_env(task, 8, seed=args.seed)  # the tuned 8 envs: a whole PPO batch per rollout
+            agent = make_agent("PPO", venv, task, args.seed, policy_kwargs=kwargs)
+            row = {"run": f"untrained, layer_norm={layer_norm}", "task": task.id}
+            rows.append({**row, **saturation(agent, task.id, args.seed)})  # type: ignore[arg-type]
+            print(json.dumps(rows[-1]), flush=True)
     for run_dir in args.runs:
         row = probe(run_dir, args.games, args.seed)
         rows.append(row)
