@@ -57,8 +57,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from judgerl.envs.nethack_explore import GroundMemory, SeenCells
-from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, LandmarkTracker, glyph_tables
+from judgerl.envs.nethack_explore import SeenCells
+from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, GroundMemory, LandmarkTracker, glyph_tables
 from judgerl.envs.nethack_messages import hero_kills
 from judgerl.envs.nethack_row import (  # re-exported: the tasks and the policy read rows through this module
     BL_CONDITION,
@@ -183,7 +183,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         landmarks: Add ``landmarks``, what the hero sees of stairs, fountains, altars and gold
             (``judgerl.envs.nethack_landmarks``), for captions and the policy.
         hero_terrain: The crop's centre shows what the hero stands on (the terrain or object last seen
-            there, ``judgerl.envs.nethack_explore.GroundMemory``) instead of the hero, who is always there.
+            there, ``judgerl.envs.nethack_landmarks.GroundMemory``) instead of the hero, who is always there.
         character: NLE character string (default: NLE's neutral human monk).
         render_mode: ``None``, or ``"ansi"``: ``render()`` returns the terminal (24 lines of 80
             characters: message, map, status lines) as text, for replays in the report.
@@ -220,7 +220,9 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self.status_changes = bool(status_changes)
         self.full_map = bool(full_map)
         self._tracker = LandmarkTracker() if landmarks else None
-        self._under = GroundMemory(glyph_tables()[1]) if hero_terrain else None
+        self._under: GroundMemory | None = None
+        if hero_terrain:  # what lies under the hero: the landmark tracker keeps that memory already
+            self._under = self._tracker.memory if self._tracker is not None else GroundMemory(glyph_tables()[1])
         self._landmarks = np.zeros((ROWS, len(LANDMARKS)), np.int16)
         # The TimeLimit outside ends episodes; NLE's own step limit is set out of the way.
         keys = ("glyphs", "blstats", "message") + (("tty_chars",) if render_mode == "ansi" else ())
@@ -252,13 +254,14 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
             x, y = int(blstats[BL_X]), int(blstats[BL_Y])
             self._blstats = blstats.copy()
             self._crop = crop_glyphs(np.asarray(raw["glyphs"]), x, y, self.crop)
-            if self._under is not None:
-                self._under.update(raw["glyphs"], (int(blstats[BL_DNUM]), int(blstats[BL_DEPTH])))
-                self._crop[self.crop // 2, self.crop // 2] = self._under.at(x, y)
             if self.full_map:
                 self._map = np.asarray(raw["glyphs"], np.int16).copy()
             if self._tracker is not None:
                 self._landmarks = self._tracker.update(np.asarray(raw["glyphs"]), x, y, int(blstats[BL_DEPTH]))
+            if self._under is not None:
+                if self._tracker is None:  # else the tracker's update above was this memory's
+                    self._under.update(raw["glyphs"], (int(blstats[BL_DNUM]), int(blstats[BL_DEPTH])))
+                self._crop[self.crop // 2, self.crop // 2] = self._under.at(x, y)
         elif self._tracker is not None:  # after the game: nothing new came into view
             self._landmarks = np.zeros_like(self._landmarks)
         message = np.asarray(raw["message"], np.uint8).copy()
@@ -296,7 +299,7 @@ class NetHackCropEnv(gym.Env[dict[str, np.ndarray], int]):
         self._nle.seed(core, disp, False)
         raw, _ = self._nle.reset()
         self._blstats = np.zeros(N_BLSTATS, np.int64)
-        if self._under is not None:
+        if self._under is not None and self._tracker is None:  # the tracker's reset below resets its own
             self._under.reset()
         self._facts = {"nle_success": 0.0}
         if self._tracker is not None:

@@ -12,7 +12,7 @@ screen and the game does not print:
   in this game ("You see a staircase down.", "You see gold.");
 - the hero **arrives on** a landmark ("You are standing on a staircase down.").
   The hero's glyph hides what lies under it, so the tracker remembers the
-  terrain of every cell it has seen.
+  terrain of every cell it has seen (:class:`GroundMemory`).
 
 The words are generic (every landmark in :data:`LANDMARKS`, whatever the goal);
 which of them is progress is still the judge's call.
@@ -25,6 +25,7 @@ row 1 whether the hero stands on it, row 2 whether the hero arrived on it this s
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from functools import cache
 
 import numpy as np
@@ -39,6 +40,7 @@ _CMAP_LANDMARKS = {23: "staircase up", 24: "staircase down", 25: "staircase up",
                    27: "altar", 28: "grave", 29: "throne", 30: "sink", 31: "fountain"}  # fmt: skip
 _TERRAIN_SYMBOLS = 42  # defsym.h: S_stone .. S_water and the clouds; after them come traps and effects
 ROWS = 3  # came into view, stands on, arrived on
+STONE_GLYPH = 2359  # GLYPH_CMAP_OFF + S_stone: the blank glyph of unexplored rock (tests check it against nle)
 
 
 @cache
@@ -66,6 +68,54 @@ def glyph_tables() -> tuple[np.ndarray, np.ndarray]:
     return landmark, ground
 
 
+class GroundMemory:
+    """The last terrain or object glyph seen on each cell of the current level; one instance per env.
+
+    The hero's own glyph hides the cell it stands on. :class:`LandmarkTracker`
+    reads this memory to know which landmark the hero stands on, and an env with
+    ``hero_terrain=True`` shows the remembered glyph at the centre of its crop,
+    where the hero always is (decision 0053).
+
+    Args:
+        shows_ground: ``(G,)`` bool: whether glyph ``g`` shows what lies on a cell (terrain or an object)
+            rather than a creature over it (:func:`glyph_tables`).
+    """
+
+    def __init__(self, shows_ground: np.ndarray) -> None:
+        self.shows_ground = np.asarray(shows_ground, bool)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (a new game)."""
+        self.ground = np.zeros((0, 0), np.int64)  # the glyph last seen on each cell, -1 for none
+        self._level: Hashable = None
+
+    def update(self, glyphs: np.ndarray, level: Hashable) -> bool:
+        """Remember what the map shows on its cells; another level starts from nothing seen.
+
+        Args:
+            glyphs: ``(21, 79)`` glyph ids of the whole map, each below ``len(shows_ground)``.
+            level: The level's key (a level met again under another key starts afresh).
+
+        Returns:
+            Whether this started a new level.
+        """
+        g = np.asarray(glyphs, np.int64)
+        new_level = level != self._level or g.shape != self.ground.shape
+        if new_level:
+            self.ground = np.full(g.shape, -1, np.int64)
+            self._level = level
+        visible = self.shows_ground[g]
+        self.ground[visible] = g[visible]
+        return new_level
+
+    def at(self, x: int, y: int) -> int:
+        """The glyph last seen on column ``x``, row ``y`` (blank rock if never seen or off the map)."""
+        rows, cols = self.ground.shape
+        glyph = int(self.ground[y, x]) if 0 <= y < rows and 0 <= x < cols else -1
+        return glyph if glyph >= 0 else STONE_GLYPH
+
+
 class LandmarkTracker:
     """Remembers the landmarks of one level as the hero sees them; one instance per env, reset per game.
 
@@ -74,14 +124,14 @@ class LandmarkTracker:
     """
 
     def __init__(self, tables: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        self.landmark, self.shows_ground = tables if tables is not None else glyph_tables()
+        self.landmark, shows_ground = tables if tables is not None else glyph_tables()
+        self.memory = GroundMemory(shows_ground)  # what lies on each cell, the hero's included
         self.reset()
 
     def reset(self) -> None:
         """Forget the level (a new game)."""
-        self._ground = np.zeros((0, 0), np.int64)  # landmark index of each cell as last seen, -1 for none
+        self.memory.reset()
         self._seen = np.zeros((len(LANDMARKS), 0, 0), bool)  # cells that have shown each landmark
-        self._depth = -1
         self._on = -1
 
     def update(self, glyphs: np.ndarray, x: int, y: int, depth: int) -> np.ndarray:
@@ -94,20 +144,18 @@ class LandmarkTracker:
             depth: The dungeon level (a new level is a new map to remember).
         """
         g = np.clip(np.asarray(glyphs, np.int64), 0, len(self.landmark) - 1)
-        if depth != self._depth or g.shape != self._ground.shape:  # another level: forget the last one's map
-            self._ground = np.full(g.shape, -1, np.int64)
+        if self.memory.update(g, depth):  # another level: forget the last one's map
             self._seen = np.zeros((len(LANDMARKS), *g.shape), bool)
-            self._depth = depth
             self._on = -1
-        visible = self.shows_ground[g]
-        self._ground[visible] = self.landmark[g][visible]
+        seen = self.memory.ground
+        ground = np.where(seen >= 0, self.landmark[np.maximum(seen, 0)], -1)  # landmark index of each cell, or -1
         out = np.zeros((ROWS, len(LANDMARKS)), np.int16)
         for k in range(len(LANDMARKS)):
-            new = (self._ground == k) & ~self._seen[k]
+            new = (ground == k) & ~self._seen[k]
             out[0, k] = int(new.sum())
             self._seen[k] |= new
         rows, cols = g.shape
-        on = int(self._ground[y, x]) if 0 <= y < rows and 0 <= x < cols else -1
+        on = int(ground[y, x]) if 0 <= y < rows and 0 <= x < cols else -1
         if on >= 0:
             out[1, on] = 1
             if on != self._on:

@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from judgerl.envs.nethack_landmarks import LANDMARKS, ROWS, landmarks_in_words
+from judgerl.envs.nethack_landmarks import STONE_GLYPH as STONE_GLYPH  # re-exported: the rows' blank glyph
 from judgerl.envs.nethack_messages import game_events
 from judgerl.types import NO_MESSAGE
 
@@ -27,7 +28,6 @@ from judgerl.types import NO_MESSAGE
 BL_X, BL_Y, BL_SCORE, BL_HP, BL_DEPTH, BL_GOLD, BL_XP, BL_DNUM, BL_CONDITION = 0, 1, 9, 10, 12, 13, 18, 23, 25
 N_BLSTATS = 27
 MAX_GLYPH = 5976
-STONE_GLYPH = 2359  # GLYPH_CMAP_OFF + S_stone: the blank glyph of unexplored rock
 MASK_HALLU = 0x200  # BL_MASK_HALLU: the hero is hallucinating
 MESSAGE_LEN = 256
 TASK_SUCCESSFUL = 2  # NetHackStaircase.StepStatus.TASK_SUCCESSFUL

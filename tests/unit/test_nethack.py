@@ -17,7 +17,7 @@ from judgerl.agents.sb3 import agent_hyperparams  # noqa: E402
 from judgerl.envs import nethack as nh  # noqa: E402
 from judgerl.envs import nethack_map  # noqa: E402
 from judgerl.envs.factory import make_env  # noqa: E402
-from judgerl.envs.nethack_explore import GroundMemory  # noqa: E402
+from judgerl.envs.nethack_landmarks import GroundMemory  # noqa: E402
 from judgerl.envs.nethack_policy import NetHackEncoder  # noqa: E402
 from judgerl.envs.spaces import flat_dim, flatten_one  # noqa: E402
 from judgerl.tasks import UnknownTaskError, get_task  # noqa: E402
