@@ -5,10 +5,13 @@ Decisions 0053 and 0054 rest on these numbers. For each run directory it loads t
 
 - **Saturation.** It plays 200 steps of random actions in 4 envs and keeps every 10th observation, 80
   states in all. On them it reports:
-  - the share of the pre-activations of the policy's and the value's first Tanh layer beyond ±3;
+  - for Tanh heads, the share of the pre-activations of the policy's and the value's first layer beyond
+    ±3 (saturated); for ReLU heads (the tuned default since decision 0055), the share of units that are
+    off (pre-activation ≤ 0) in every one of the states (dead);
+  - the mean |pre-activation| of each head's first layer (how far its weights grew);
   - the largest standard deviation, over the states, of the probability of any one action;
   - the standard deviation of the value.
-  A saturated head acts and values the same in every state.
+  A saturated or dead head acts and values the same in every state.
 - **The stairs** (staircase tasks, ``--games`` > 0). It plays ``--games`` games with sampled actions
   (env seed ``--seed``) and reads the policy's probability of ``>`` (NLE's ``MiscDirection.DOWN``) at
   every step. It averages that probability over the steps on which the ``landmarks`` member says the hero
@@ -37,7 +40,7 @@ from judgerl.tasks import get_task
 
 
 def saturation(agent: PPO, task_id: str, seed: int) -> dict:
-    """Saturation of the heads' first Tanh layer on 80 states of random play (see the module docstring)."""
+    """Saturation (Tanh) or dead units (ReLU) of the heads' first layer on 80 states of random play."""
     venv = make_vec_env(get_task(task_id), 4, seed=seed)
     rng = np.random.default_rng(seed)
     obs, states = venv.reset(), []
@@ -55,10 +58,16 @@ def saturation(agent: PPO, task_id: str, seed: int) -> dict:
         pre_vf = policy.mlp_extractor.value_net[0](features)  # type: ignore[index]
         probs = policy.get_distribution(obs_t).distribution.probs.numpy()  # type: ignore[attr-defined]
         values = policy.predict_values(obs_t).numpy()
+    tanh = isinstance(policy.mlp_extractor.policy_net[1], torch.nn.Tanh)  # type: ignore[index]
     return {
+        "head_activation": "Tanh" if tanh else type(policy.mlp_extractor.policy_net[1]).__name__,  # type: ignore[index]
         "features_abs_mean": float(features.abs().mean()),
-        "pi_saturated": float((pre_pi.abs() > 3).float().mean()),
-        "vf_saturated": float((pre_vf.abs() > 3).float().mean()),
+        "pi_pre_abs_mean": float(pre_pi.abs().mean()),
+        "vf_pre_abs_mean": float(pre_vf.abs().mean()),
+        "pi_saturated": float((pre_pi.abs() > 3).float().mean()) if tanh else None,
+        "vf_saturated": float((pre_vf.abs() > 3).float().mean()) if tanh else None,
+        "pi_dead": None if tanh else float((pre_pi <= 0).all(dim=0).float().mean()),
+        "vf_dead": None if tanh else float((pre_vf <= 0).all(dim=0).float().mean()),
         "action_prob_std_max": float(probs.std(axis=0).max()),
         "value_std": float(values.std()),
     }
@@ -112,7 +121,7 @@ def main() -> None:
         "--untrained",
         default=None,
         metavar="TASK_ID",
-        help="also measure a new agent of this task, with the tuned encoder and with layer_norm off",
+        help="also measure new agents of this task: the tuned policy, and the one before decisions 0054/0055",
     )
     p.add_argument("--games", type=int, default=10, help="staircase games to play; 0 measures saturation only")
     p.add_argument("--seed", type=int, default=777)
@@ -122,11 +131,14 @@ def main() -> None:
     rows = []
     if args.untrained:
         task = get_task(args.untrained)
-        for layer_norm in (True, False):
-            kwargs = {"features_extractor_kwargs": {"features_dim": 128, "layer_norm": layer_norm}}
+        before = {
+            "features_extractor_kwargs": {"features_dim": 128, "layer_norm": False},
+            "activation_fn": "torch.nn:Tanh",
+        }
+        for name, kwargs in (("tuned", {}), ("no layer norm, Tanh heads", before)):
             venv = make_vec_env(task, 8, seed=args.seed)  # the tuned 8 envs: a whole PPO batch per rollout
-            agent = make_agent("PPO", venv, task, args.seed, policy_kwargs=kwargs)
-            row = {"run": f"untrained, layer_norm={layer_norm}", "task": task.id}
+            agent = make_agent("PPO", venv, task, args.seed, policy_kwargs=kwargs)  # type: ignore[arg-type]
+            row = {"run": f"untrained, {name}", "task": task.id}
             rows.append({**row, **saturation(agent, task.id, args.seed)})  # type: ignore[arg-type]
             print(json.dumps(rows[-1]), flush=True)
     for run_dir in args.runs:

@@ -135,6 +135,8 @@ for _nethack in (spec.id for spec in NETHACK_TASKS):
             # layer_norm: without it the features grew until the heads' Tanh units saturated (decision 0054)
             "features_extractor_kwargs": {"features_dim": 128, "layer_norm": True},
             "net_arch": [128],
+            # ReLU heads: with the norm, the heads' own weights still grew until their Tanh saturated (0055)
+            "activation_fn": "torch.nn:ReLU",
         },
     }
 

@@ -28,7 +28,9 @@ The features are concatenated and mapped to ``features_dim`` by a linear
 layer, with a layer norm before its ReLU when ``layer_norm`` (the tuned default): SB3's
 policy and value heads start with a Tanh layer, and the unnormalised features of the first
 staircase agents grew until every Tanh unit saturated, which left policies that acted
-the same in every state (decision 0054). This is the shape of the NLE baseline (Küttler et al. 2020) and of
+the same in every state (decision 0054). The tuned heads are ReLU for the same reason:
+with Tanh heads the value head's own weights grew until its units saturated again (decision 0055).
+This is the shape of the NLE baseline (Küttler et al. 2020) and of
 Motif's policy, much reduced.
 """
 

@@ -332,6 +332,36 @@ def test_the_tuned_encoder_keeps_its_feature_scale_and_old_agents_keep_theirs() 
     torch.testing.assert_close(after[1], 100.0 * before[1])  # without it the heads' Tanh would see it all
 
 
+def test_the_tuned_heads_are_relu_so_grown_weights_keep_their_gradient() -> None:
+    from judgerl.agents.sb3 import make_agent
+    from judgerl.envs.factory import make_vec_env
+
+    task = get_task("nethack/staircase-status-map-v4")
+    venv = make_vec_env(task, 1, seed=0)
+    tuned = make_agent("PPO", venv, task, seed=0).policy.mlp_extractor  # type: ignore[attr-defined]
+    before = make_agent("PPO", venv, task, seed=0, policy_kwargs={"activation_fn": "torch.nn:Tanh"})
+    venv.close()
+    assert all(isinstance(net[1], torch.nn.ReLU) for net in (tuned.policy_net, tuned.value_net))
+    x = torch.randn(64, 128)
+
+    def grad_norm(head: torch.nn.Module) -> float:
+        xg = x.clone().requires_grad_(True)
+        head(xg).sum().backward()
+        return float(xg.grad.norm())  # type: ignore[union-attr]
+
+    old = before.policy.mlp_extractor.value_net  # type: ignore[attr-defined]
+    g0, saturated0 = grad_norm(tuned.value_net), float((old[0](x).abs() > 3).float().mean())
+    with torch.no_grad():  # the heads' first layer grown 100-fold, as the 2M-step value heads' did (0055)
+        for head in (tuned.value_net, old):
+            head[0].weight.mul_(100.0)
+            head[0].bias.mul_(100.0)
+    # ReLU: the same units stay on, so the gradient grows with the weights and nothing saturates
+    assert grad_norm(tuned.value_net) / g0 == pytest.approx(100.0, rel=1e-3)
+    # Tanh: most units end up beyond ±3, where they pass almost no gradient
+    saturated = float((old[0](x).abs() > 3).float().mean())
+    assert saturated0 < 0.05 and saturated > 0.5, (saturated0, saturated)
+
+
 def test_map_classes_and_block_counts_by_hand() -> None:
     from nle import nethack
 
