@@ -53,9 +53,9 @@ def saturation(agent: PPO, task_id: str, seed: int) -> dict:
     policy = agent.policy
     with torch.no_grad():
         obs_t = policy.obs_to_tensor(batch)[0]
-        features = policy.extract_features(obs_t, policy.pi_features_extractor)  # type: ignore[arg-type]
-        # the same extractor unless share_features_extractor=False gave the value head its own
-        vf_features = policy.extract_features(obs_t, policy.vf_features_extractor)  # type: ignore[arg-type]
+        # one tensor, or (policy's, value's) when share_features_extractor=False gave the value head its own encoder
+        both = policy.extract_features(obs_t)  # type: ignore[arg-type]
+        features, vf_features = both if isinstance(both, tuple) else (both, both)
         pre_pi = policy.mlp_extractor.policy_net[0](features)  # type: ignore[index]
         pre_vf = policy.mlp_extractor.value_net[0](vf_features)  # type: ignore[index]
         probs = policy.get_distribution(obs_t).distribution.probs.numpy()  # type: ignore[attr-defined]
