@@ -116,6 +116,11 @@ def check_references(cfg: Any) -> None:
             "reward.mix.explore_weight: the exploration count comes from the env's info, which a replay buffer "
             "does not keep for relabelling after a refit; use agent.algo=PPO or explore_weight=0"
         )
+    if cfg.reward.mix.normalize_return and algo != "PPO":
+        raise ConfigError(
+            "reward.mix.normalize_return: the discounted return it divides by runs along each episode, which a "
+            "replay buffer's relabelling after a refit cannot follow; use agent.algo=PPO or normalize_return=false"
+        )
     if cfg.collect_episodes is not None and entry.fits is None:
         raise ConfigError("collect_episodes: this reward model collects nothing; remove collect_episodes")
     from judgerl.judges.factory import judge_types

@@ -191,6 +191,7 @@ def _pipeline(cfg: RunConfig) -> Path:
         agent = init_agent(a.init, algo, venv, a.hyperparams, a.device)
     else:
         agent = agent_from_config(a, algo, venv, task, cfg.seed)
+    mixer.gamma = float(getattr(agent, "gamma", mixer.gamma))  # normalize_return discounts as the agent does
     # Training since the checkpoint was saved is lost with the process: counted below, then trained again.
     in_flight = ledger.settle("train")
     state.save(run_dir)

@@ -60,6 +60,17 @@ class MixConfig(_Stage):
         description="c: add c times the step's exploration count, the cells of the level it saw for the first "
         "time (tasks whose env reports it: NetHack; NLE's scout measure). 0 = off. On-policy agents only.",
     )
+    normalize_return: bool = Field(
+        False,
+        description="Divide the agent's reward r by the running standard deviation of its discounted return "
+        "(per env, with the agent's gamma) and clip it to +-return_clip, as SB3's VecNormalize(norm_reward=True) "
+        "and cleanrl's NormalizeReward do, so the value targets keep about unit scale whatever r's scale. "
+        "Applied last, after every term; its statistics are saved with the agent (resume is exact). "
+        "On-policy agents only.",
+    )
+    return_clip: float = Field(
+        10.0, gt=0.0, description="With normalize_return: clip the normalised reward to +-this (SB3's default)."
+    )
 
     @model_validator(mode="after")
     def _some_reward(self) -> MixConfig:

@@ -21,6 +21,12 @@ this order (``reward.mix``):
 default): the cells of the level the step saw for the first time, which the
 envs of tasks with ``TaskSpec.explores`` put in ``info`` (NetHack; decision 0052).
 
+With ``reward.mix.normalize_return`` the sum is last divided by the running standard
+deviation of its discounted return (each env's ``R ← γ·R + r``, restarted at episode
+ends, ``γ`` the agent's) and clipped to ``±return_clip``: SB3's
+``VecNormalize(norm_reward=True)``, kept here so its statistics travel with the
+mixer's into every checkpoint and a resumed run goes on exactly (decision 0056).
+
 Today's default (``a = 0, b = 1``, running normalisation) reproduces judgerl's
 earlier "learned reward replaces the env reward". Seed 003's feedback agent is
 ``a = 1, b = w`` over an episode classifier; Motif is ``a = 0.1``-ish, dataset
@@ -49,12 +55,17 @@ class RewardMixer:
         cfg: The mixing config (``reward.mix``).
         n_envs: Number of envs ``N``.
         momentum: EMA weight of the running scale (``env.reward_scale_momentum``), or ``None``.
+        gamma: Discount of the return that ``normalize_return`` divides by; the loop sets the agent's.
     """
 
-    def __init__(self, cfg: MixConfig, n_envs: int, momentum: float | None = None) -> None:
+    def __init__(self, cfg: MixConfig, n_envs: int, momentum: float | None = None, gamma: float = 0.99) -> None:
         self.cfg = cfg
         self.n_envs = int(n_envs)
         self.scale = RunningRewardScale(momentum=momentum) if cfg.normalize == "running" else None
+        self.gamma = float(gamma)
+        # std, not RMS, of the returns (as VecNormalize): a return's mean is what the value function learns.
+        self.return_scale = RunningRewardScale(statistic="std") if cfg.normalize_return else None
+        self._returns = np.zeros(self.n_envs, np.float64)  # each env's discounted return so far
         self.mean = 0.0
         self.std = 1.0
         self.cut: float | None = None
@@ -155,11 +166,12 @@ class RewardMixer:
         update: bool = True,
         explored: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The agent's reward ``a·r_env + b·g(r̂) + c·x``, shape ``(T, N)`` float32.
+        """The agent's reward ``a·r_env + b·g(r̂) + c·x`` (over its return's std with ``normalize_return``), ``(T, N)``.
 
         Args:
             env_rewards: ``r_env``, shape ``(T, N)``.
-            learned, dones, keys, update: As in :meth:`transform`.
+            learned, dones, keys, update: As in :meth:`transform` (``normalize_return`` needs ``dones``
+                while ``update``).
             explored: ``x``, the steps' exploration counts ``(T, N)`` (cells); required when
                 :attr:`needs_explored`.
 
@@ -181,16 +193,37 @@ class RewardMixer:
         if update:
             self._sums += (float(env.sum()), float(np.sum(learned)), float(out.sum()), x)
             self._n += int(env.size)
+        if self.return_scale is not None:
+            out = self._over_return_std(out, dones, update)
+        return out
+
+    def _over_return_std(self, rewards: np.ndarray, dones: np.ndarray | None, update: bool) -> np.ndarray:
+        """``(T, N)`` rewards over the running std of the discounted return, clipped; in step order while ``update``."""
+        assert self.return_scale is not None
+        clip = np.float32(self.cfg.return_clip)
+        if not update:
+            return np.clip(self.return_scale(rewards), -clip, clip)
+        if dones is None:
+            raise ValueError("reward.mix.normalize_return needs the episode ends")
+        out = np.empty_like(rewards)
+        for t, row in enumerate(rewards):
+            # VecNormalize's order: fold the return including this step in, scale, then restart ended episodes.
+            self._returns = self._returns * self.gamma + row
+            self.return_scale.update(self._returns)
+            out[t] = np.clip(self.return_scale(row), -clip, clip)
+            self._returns[np.asarray(dones[t], bool)] = 0.0
         return out
 
     def forget_episodes(self) -> None:
-        """Drop every env's episode counts (the envs were reset)."""
+        """Drop every env's episode counts and discounted returns (the envs were reset)."""
         for c in self._counts:
             c.clear()
+        self._returns[:] = 0.0
 
     def pop_stats(self) -> dict[str, float]:
         """Mean per agent step since the last call: ``reward/env``, ``reward/learned``, ``reward/mixed``
-        (and ``reward/explored``, cells, when the exploration term is on)."""
+        (and ``reward/explored``, cells, when the exploration term is on; ``reward/return_std``, the
+        divisor now, when ``normalize_return`` is on)."""
         if self._n == 0:
             return {}
         env, learned, mixed, explored = self._sums / self._n
@@ -199,15 +232,19 @@ class RewardMixer:
         out = {"reward/env": float(env), "reward/learned": float(learned), "reward/mixed": float(mixed)}
         if self.needs_explored:
             out["reward/explored"] = float(explored)
+        if self.return_scale is not None:
+            out["reward/return_std"] = self.return_scale.scale
         return out
 
     def state(self) -> dict[str, Any]:
-        """JSON-able statistics (saved in ``state.json`` for resume; counts are per episode and not kept)."""
+        """JSON-able statistics (saved in ``state.json`` for resume; per-episode counts and returns are not kept)."""
         return {
             "mean": self.mean,
             "std": self.std,
             "cut": self.cut,
             "scale": self.scale.state() if self.scale is not None else None,
+            "return_scale": self.return_scale.state() if self.return_scale is not None else None,
+            "gamma": self.gamma,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -217,3 +254,6 @@ class RewardMixer:
         self.cut = None if cut is None else float(cut)
         if self.scale is not None and state.get("scale"):
             self.scale.load_state(state["scale"])
+        if self.return_scale is not None and state.get("return_scale"):
+            self.return_scale.load_state(state["return_scale"])
+        self.gamma = float(state.get("gamma", self.gamma))

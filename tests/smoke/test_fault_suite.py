@@ -33,6 +33,7 @@ import torch
 
 from judgerl.testing.fake_openai import FakeOpenAIServer
 from judgerl.testing.forked import run_forked
+from judgerl.testing.metrics_docs import assert_documented
 
 CONFIG = [
     "task.id=cartpole/balance-v0",
@@ -102,19 +103,27 @@ def reward_weights(run_dir: Path) -> list[torch.Tensor]:
     return [t for member in blob["members"] for t in member.values()]
 
 
-def complete_run(runs_dir: Path, name: str, kill: str | None, disk_full: bool = False) -> tuple[Path, int]:
+def agent_weights(run_dir: Path) -> list[torch.Tensor]:
+    from stable_baselines3 import PPO
+
+    return list(PPO.load(run_dir / "agent.zip", device="cpu").policy.state_dict().values())
+
+
+def complete_run(
+    runs_dir: Path, name: str, kill: str | None, disk_full: bool = False, extra: tuple[str, ...] = ()
+) -> tuple[Path, int]:
     """Run (killed, or out of disk, at ``kill``; then resumed); returns the run dir and the requests the server saw."""
     with FakeOpenAIServer() as srv:
         if kill is not None and disk_full:
-            full = judgerl_run(runs_dir, name, srv.base_url, kill, fault="JUDGERL_DISK_FULL_AT")
+            full = judgerl_run(runs_dir, name, srv.base_url, kill, fault="JUDGERL_DISK_FULL_AT", extra=extra)
             assert full.returncode == 3, f"rc {full.returncode}\n{full.stderr[-2000:]}"
             assert "disk full" in full.stderr and "Traceback" not in full.stderr
         elif kill is not None:
-            killed = judgerl_run(runs_dir, name, srv.base_url, kill)
+            killed = judgerl_run(runs_dir, name, srv.base_url, kill, extra=extra)
             assert killed.returncode == -9, (
                 f"the run did not die at {kill}: rc {killed.returncode}\n{killed.stderr[-2000:]}"
             )
-        done = judgerl_run(runs_dir, name, srv.base_url)
+        done = judgerl_run(runs_dir, name, srv.base_url, extra=extra)
         assert done.returncode == 0, done.stderr[-3000:]
         return runs_dir / name, srv.stats["requests"]
 
@@ -155,6 +164,21 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(
 def test_every_kill_point(baseline: tuple[Path, int], tmp_path: Path, point: str, n: int) -> None:
     run_dir, requests = complete_run(tmp_path, "killed", f"{point}@{n}")
     check_equivalent(baseline, run_dir, requests)
+
+
+def test_return_normalisation_resumes_exactly(tmp_path: Path) -> None:
+    # The running std of the discounted returns lives in the mixer's saved state (decision 0056); a resumed
+    # run that restarted it would hand the agent differently scaled rewards and train another agent.
+    extra = ("reward.mix.normalize_return=true",)
+    reference = complete_run(tmp_path / "ref", "uninterrupted", None, extra=extra)
+    run_dir, requests = complete_run(tmp_path / "killed", "killed", "checkpoint@2", extra=extra)
+    check_equivalent(reference, run_dir, requests)
+    # The evaluation's returns can agree for agents that differ; the final agents' weights cannot.
+    for a, b in zip(agent_weights(run_dir), agent_weights(reference[0]), strict=True):
+        assert torch.equal(a, b), "the resumed run trained another agent"
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("reward/return_std" in row for row in rows)
+    assert_documented(run_dir)
 
 
 def test_a_run_killed_inside_an_iterations_training_resumes_from_the_save_made_there(
