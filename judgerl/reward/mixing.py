@@ -205,14 +205,15 @@ class RewardMixer:
             return np.clip(self.return_scale(rewards), -clip, clip)
         if dones is None:
             raise ValueError("reward.mix.normalize_return needs the episode ends")
-        out = np.empty_like(rewards)
+        scales = np.empty((len(rewards), 1), np.float32)
+        ended = np.asarray(dones, bool)
         for t, row in enumerate(rewards):
             # VecNormalize's order: fold the return including this step in, scale, then restart ended episodes.
             self._returns = self._returns * self.gamma + row
             self.return_scale.update(self._returns)
-            out[t] = np.clip(self.return_scale(row), -clip, clip)
-            self._returns[np.asarray(dones[t], bool)] = 0.0
-        return out
+            scales[t] = self.return_scale.scale
+            self._returns[ended[t]] = 0.0
+        return np.clip(rewards / scales, -clip, clip).astype(np.float32)
 
     def forget_episodes(self) -> None:
         """Drop every env's episode counts and discounted returns (the envs were reset)."""
