@@ -6,8 +6,9 @@ import torch
 from stable_baselines3 import PPO
 
 from judgerl.envs.factory import make_vec_env
-from judgerl.envs.normalize import RunningRewardScale
 from judgerl.envs.reward_wrapper import LearnedRewardVecEnv
+from judgerl.reward.config import MixConfig
+from judgerl.reward.mixing import RewardMixer
 from judgerl.tasks import get_task
 
 
@@ -22,8 +23,10 @@ class NegativeAlive:
 def _train(absorbing_offset: bool, seed: int) -> float:
     torch.set_num_threads(1)
     task = get_task("cartpole/balance-v0")
+    # r_hat alone, divided by its running RMS (the mixer's "running" normalisation)
+    mixer = RewardMixer(MixConfig(normalize="running"), 8)
     venv = LearnedRewardVecEnv(
-        make_vec_env(task, 8, seed=seed), NegativeAlive(), RunningRewardScale(), absorbing_offset=absorbing_offset
+        make_vec_env(task, 8, seed=seed), NegativeAlive(), mixer, absorbing_offset=absorbing_offset
     )
     # SB3 RL-zoo CartPole-v1 PPO settings.
     model = PPO(
