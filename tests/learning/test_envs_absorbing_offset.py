@@ -34,6 +34,7 @@ def _train(absorbing_offset: bool, seed: int) -> float:
         learning_rate=1e-3, seed=seed, device="cpu",
     )  # fmt: skip
     model.learn(16_000)
+    assert model.ep_info_buffer is not None
     return float(np.mean([ep["r"] for ep in model.ep_info_buffer]))  # TRUE returns from Monitor
 
 

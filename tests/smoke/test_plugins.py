@@ -18,7 +18,7 @@ import pytest
 
 from judgerl.config import load_config, validate_references
 from judgerl.forms import PreferenceTargets, QueryPlan, TargetPlan, register_form, unregister_form
-from judgerl.forms.base import failed, split_by_key
+from judgerl.forms.base import TargetKind, failed, split_by_key
 from judgerl.forms.check import check_form
 from judgerl.forms.pairwise import segment_pool
 from judgerl.judges.base import OnLabel
@@ -36,7 +36,7 @@ class BestOfThree:
 
     name = "best_of_three"
     arity = 3
-    targets_kind = "preferences"
+    targets_kind: TargetKind = "preferences"
 
     def queries(self, episodes: Sequence[Episode], n: int, rng: np.random.Generator, plan: QueryPlan) -> list[Query]:
         pool = segment_pool(episodes, 3 * n, rng, plan)
